@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: MIT
+/* migrd's outgoing exchanges: one request, one reply, bounded in time. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define LOG_PREFIX "migrd: call: "
+#include "call.h"
+#include "config.h"
+#include "log.h"
+#include "sock.h"
+
+/* Socket timeouts turn a silent peer into EAGAIN; name it for the caller. */
+static int norm(int ret)
+{
+	return ret == -EAGAIN || ret == -EWOULDBLOCK ? -ETIMEDOUT : ret;
+}
+
+static int recv_one(int fd, Vmig__CtlMsg **m)
+{
+	int ret = vmig_ctl_recv(fd, m);
+
+	if (ret == 0)
+		return -ECONNRESET;
+	return ret < 0 ? norm(ret) : 0;
+}
+
+int migrd_call_shim(const char *path, const char *host,
+		    const Vmig__CtlMsg *req, int timeout_ms,
+		    Vmig__CtlMsg **reply, char *err, size_t err_len)
+{
+	Vmig__CtlMsg hello = VMIG__CTL_MSG__INIT, *in = NULL;
+	Vmig__Hello h = VMIG__HELLO__INIT;
+	const char *step = "connect";
+	int fd, ret;
+
+	fd = vmig_unix_connect(path);
+	if (fd < 0) {
+		ret = fd;
+		goto out;
+	}
+	vmig_sock_set_timeout(fd, timeout_ms);
+	hello.has_type = 1;
+	hello.type = VMIG__CTL_TYPE__CTL_HELLO;
+	hello.hello = &h;
+	h.has_version = 1;
+	h.version = VMIG__CTL_VERSION__CTL_VERSION_CURRENT;
+	h.has_role = 1;
+	h.role = VMIG__ROLE__ROLE_MIGRD;
+	h.host = (char *)host;
+	h.has_pid = 1;
+	h.pid = (uint32_t)getpid();
+
+	step = "handshake";
+	ret = vmig_ctl_send_header(fd);
+	if (!ret)
+		ret = vmig_ctl_send(fd, &hello);
+	if (!ret)
+		ret = norm(vmig_ctl_recv_header(fd));
+	if (!ret)
+		ret = recv_one(fd, &in);
+	if (ret)
+		goto out;
+	if (in->type != VMIG__CTL_TYPE__CTL_HELLO) {
+		ret = -EPROTO;
+		snprintf(err, err_len, "shim at %s answered HELLO with %s%s%s",
+			 path, vmig_ctl_type_name(in->type),
+			 in->error && in->error->desc ? ": " : "",
+			 in->error && in->error->desc ? in->error->desc : "");
+		vmig_ctl_free(in);
+		close(fd);
+		return ret;
+	}
+	vmig_ctl_free(in);
+	in = NULL;
+
+	step = "request";
+	ret = vmig_ctl_send(fd, req);
+	if (!ret)
+		ret = recv_one(fd, &in);
+	if (ret)
+		goto out;
+	*reply = in;
+out:
+	if (ret)
+		snprintf(err, err_len, "shim at %s: %s: %s", path, step,
+			 ret == -ETIMEDOUT ? "no answer in time" :
+					     strerror(-ret));
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+int migrd_call_peer(const char *addr, uint16_t port, const char *host,
+		    const struct migrd_key *key, const Vmig__CtlMsg *req,
+		    int connect_timeout_ms, int timeout_ms,
+		    Vmig__CtlMsg **reply, char *err, size_t err_len)
+{
+	char peer[MIGRD_NAME_MAX], why[256] = "";
+	Vmig__CtlMsg *in = NULL;
+	int fd, ret;
+
+	fd = vmig_tcp_connect(addr, port, connect_timeout_ms);
+	if (fd < 0) {
+		ret = norm(fd);
+		snprintf(err, err_len, "cannot connect to migrd at %s:%u: %s",
+			 addr, port,
+			 ret == -ETIMEDOUT ? "no answer in time" :
+					     strerror(-ret));
+		return ret;
+	}
+	vmig_sock_set_timeout(fd, timeout_ms);
+	ret = vmig_ctl_send_header(fd);
+	if (!ret)
+		ret = norm(vmig_ctl_recv_header(fd));
+	if (ret) {
+		snprintf(err, err_len, "migrd at %s:%u: handshake: %s", addr,
+			 port, strerror(-ret));
+		goto out;
+	}
+	ret = migrd_auth_client(fd, key, host, peer, sizeof(peer), why,
+				sizeof(why));
+	if (ret) {
+		ret = norm(ret);
+		snprintf(err, err_len, "migrd at %s:%u: authentication: %s",
+			 addr, port,
+			 ret == -ETIMEDOUT ? "no answer in time" : why);
+		goto out;
+	}
+	if (!req)	/* a ping: authentication was the answer */
+		goto out;
+	ret = vmig_ctl_send(fd, req);
+	if (!ret)
+		ret = recv_one(fd, &in);
+	if (ret) {
+		snprintf(err, err_len, "migrd %s at %s:%u: %s", peer, addr,
+			 port,
+			 ret == -ETIMEDOUT ? "no answer in time" :
+					     strerror(-ret));
+		goto out;
+	}
+	*reply = in;
+out:
+	close(fd);
+	return ret;
+}

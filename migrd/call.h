@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Outgoing request/reply exchanges: to one shim over its control socket,
+ * and to another host's migrd over TCP (authenticated). Each is bounded by
+ * timeout_ms as a whole; err says what went wrong in words for the caller's
+ * error reply.
+ */
+#ifndef MIGRD_CALL_H
+#define MIGRD_CALL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "msg.h"
+#include "peer_auth.h"
+
+/* Returns 0 with *reply (free with vmig_ctl_free), or negative errno:
+ * -ECONNREFUSED/-ENOENT: nobody listens; -ETIMEDOUT: no answer in time. */
+int migrd_call_shim(const char *path, const char *host,
+		    const Vmig__CtlMsg *req, int timeout_ms,
+		    Vmig__CtlMsg **reply, char *err, size_t err_len);
+
+/* -EACCES when authentication failed either way. req NULL: only
+ * authenticate (a ping), *reply stays NULL. */
+int migrd_call_peer(const char *addr, uint16_t port, const char *host,
+		    const struct migrd_key *key, const Vmig__CtlMsg *req,
+		    int connect_timeout_ms, int timeout_ms,
+		    Vmig__CtlMsg **reply, char *err, size_t err_len);
+
+#endif
