@@ -263,6 +263,18 @@ static int phase_setup(struct migrd_mig_table *t, struct migrd_mig *m,
 		vmig_ctl_free(reply);
 		return -ENOENT;
 	}
+	/* every process of the guest must answer, or it cannot move */
+	for (i = 0; i < reply->n_replies; i++) {
+		const Vmig__CtlMsg *r = reply->replies[i];
+
+		if (r->type == VMIG__CTL_TYPE__CTL_ERROR) {
+			snprintf(err, err_len, "guest %s: %s", m->guest,
+				 r->error && r->error->desc ? r->error->desc :
+							      "a process did not answer");
+			vmig_ctl_free(reply);
+			return -EHOSTUNREACH;
+		}
+	}
 	pthread_mutex_lock(&t->lock);
 	m->processes = (uint32_t)reply->n_replies;
 	for (i = 0; i < reply->n_replies; i++)
