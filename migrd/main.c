@@ -79,10 +79,15 @@ static int open_listeners(struct migrd *d, int fds[3])
 		pr_perror("cannot create %s", d->cfg.run_dir);
 		return -errno;
 	}
-	snprintf(d->ctl_path, sizeof(d->ctl_path), "%s/migrd.sock",
-		 d->cfg.run_dir);
-	snprintf(d->api_path, sizeof(d->api_path), "%s/migrd-api.sock",
-		 d->cfg.run_dir);
+	/* config.c keeps run_dir short enough; checked anyway */
+	if (snprintf(d->ctl_path, sizeof(d->ctl_path), "%s/migrd.sock",
+		     d->cfg.run_dir) >= (int)sizeof(d->ctl_path) ||
+	    snprintf(d->api_path, sizeof(d->api_path), "%s/migrd-api.sock",
+		     d->cfg.run_dir) >= (int)sizeof(d->api_path)) {
+		pr_err("run_dir %s is too long for a socket path",
+		       d->cfg.run_dir);
+		return -ENAMETOOLONG;
+	}
 	fds[0] = vmig_unix_listen(d->ctl_path, 0600);
 	if (fds[0] < 0) {
 		pr_err("cannot listen on %s: %s", d->ctl_path,

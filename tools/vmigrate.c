@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "json.h"
+#include "record.h"
 #include "sock.h"
 
 enum {

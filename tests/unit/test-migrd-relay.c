@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -57,7 +58,7 @@ static void wait_for(const char *path)
 /* host i: hA, hB share key "k", hC has another key. */
 static pid_t start_migrd(const char *bin, int i)
 {
-	char dir[128], cfg[128], text[1024], sock[160];
+	char dir[128], cfg[160], text[1024], sock[160];
 	pid_t pid;
 
 	snprintf(dir, sizeof(dir), "%s/h%c", base, 'A' + i);
