@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: MIT
+/* Address handles: the application's AV holds virtual GIDs. */
+#include <errno.h>
+#include <stdlib.h>
+
+#define LOG_PREFIX "shim: "
+#include "log.h"
+#include "shim.h"
+
+/* shim.lock held. */
+int vmig_ah_create_real(struct vmig_ah *ah)
+{
+	struct ibv_ah_attr a = ah->attr;
+
+	if (a.is_global)
+		vmig_gid_to_phys(&ah->attr.grh.dgid, &a.grh.dgid);
+	ah->real = vmig_real.create_ah(ah->pd->real, &a);
+	return ah->real ? 0 : -errno;
+}
+
+__attribute__((visibility("default")))
+struct ibv_ah *ibv_create_ah(struct ibv_pd *ibpd, struct ibv_ah_attr *attr)
+{
+	struct vmig_pd *pd = vmig_container_of(ibpd, struct vmig_pd, ib);
+	struct vmig_ah *ah = calloc(1, sizeof(*ah));
+	int ret;
+
+	if (!ah) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	ah->pd = pd;
+	ah->attr = *attr;
+	pthread_mutex_lock(&vmig_shim.lock);
+	ret = pd->real ? vmig_ah_create_real(ah) : -EAGAIN;
+	if (ret) {
+		pthread_mutex_unlock(&vmig_shim.lock);
+		free(ah);
+		errno = -ret;
+		return NULL;
+	}
+	ah->id = vmig_new_id();
+	ah->ib.context = ibpd->context;
+	ah->ib.pd = ibpd;
+	ah->ib.handle = ah->real->handle;
+	vmig_list_add_tail(&vmig_shim.ahs, &ah->link);
+	pthread_mutex_unlock(&vmig_shim.lock);
+	return &ah->ib;
+}
+
+__attribute__((visibility("default")))
+int ibv_destroy_ah(struct ibv_ah *ibah)
+{
+	struct vmig_ah *ah = vmig_container_of(ibah, struct vmig_ah, ib);
+	int ret = 0;
+
+	pthread_mutex_lock(&vmig_shim.lock);
+	if (ah->real)
+		ret = vmig_real.destroy_ah(ah->real);
+	if (!ret)
+		vmig_list_del(&ah->link);
+	pthread_mutex_unlock(&vmig_shim.lock);
+	if (!ret)
+		free(ah);
+	return ret;
+}

@@ -1,0 +1,267 @@
+// SPDX-License-Identifier: MIT
+/*
+ * TEARDOWN and CAPTURE. Teardown moves every QP to ERR so the HCA flushes
+ * the receives it still holds: their count, per QP, says which of the last
+ * receives posted were not consumed (receive queues complete in order).
+ * Every completion the application has not polled is drained into the
+ * shim's CQ buffers; then every HCA resource is destroyed and the devices
+ * closed, so no uverbs fd or mapping is left. The image records it all.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define LOG_PREFIX "shim: "
+#include "ctl_ops.h"
+#include "log.h"
+
+static bool in_set(struct vmig_qp **qps, size_t n, uint32_t virt_qpn,
+		   struct vmig_qp **hit)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (qps[i]->ib.qp_base.qp_num == virt_qpn) {
+			*hit = qps[i];
+			return true;
+		}
+	return false;
+}
+
+/* Drains a CQ into its buffer and takes the flush completions of the QPs
+ * in qps out of it, counting them per QP in qp->outstanding. */
+static int cq_take_flushes(struct vmig_cq *cq, struct vmig_qp **qps,
+			   size_t n)
+{
+	uint32_t i, j = 0;
+	int got;
+
+	pthread_mutex_lock(&cq->lock);
+	got = vmig_cq_drain(cq);
+	for (i = 0; i < cq->buf_n; i++) {
+		struct ibv_wc *wc = &cq->buf[cq->buf_head + i];
+		struct vmig_qp *qp;
+
+		if (wc->status == IBV_WC_WR_FLUSH_ERR &&
+		    in_set(qps, n, wc->qp_num, &qp)) {
+			qp->outstanding++;
+			continue;
+		}
+		cq->buf[cq->buf_head + j++] = *wc;
+	}
+	cq->buf_n = j;
+	if (!j) {
+		cq->buf_head = 0;
+		atomic_fetch_and(&cq->slow, ~(uint32_t)VMIG_SLOW_BUF);
+	}
+	pthread_mutex_unlock(&cq->lock);
+	return got;
+}
+
+/* shim.lock held, the QPs quiesced: ERR, then count the flushed receives.
+ * The HCA flushes asynchronously: poll until every receive the ring could
+ * hold is back or nothing came for a while. */
+int vmig_qp_flush_recvs(struct vmig_qp **qps, size_t n)
+{
+	struct ibv_qp_attr a = { .qp_state = IBV_QPS_ERR };
+	uint64_t t0 = vmig_now_us(), last = t0;
+	uint64_t expect = 0, seen = 0, prev = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		struct vmig_qp *qp = qps[i];
+
+		qp->outstanding = 0;
+		if (!qp->srq)
+			expect += qp->ring.posted < qp->ring.size ?
+				qp->ring.posted : qp->ring.size;
+		if (vmig_real.modify_qp(qp->real, &a, IBV_QP_STATE)) {
+			pr_perror("qp %#x: to ERR", qp->ib.qp_base.qp_num);
+			return -errno;
+		}
+	}
+	for (;;) {
+		for (i = 0; i < n; i++) {
+			cq_take_flushes(qps[i]->rcq, qps, n);
+			if (qps[i]->scq != qps[i]->rcq)
+				cq_take_flushes(qps[i]->scq, qps, n);
+		}
+		seen = 0;
+		for (i = 0; i < n; i++)
+			seen += qps[i]->outstanding;
+		if (seen != prev) {
+			prev = seen;
+			last = vmig_now_us();
+		}
+		if (seen >= expect || vmig_now_us() - last > 150000 ||
+		    vmig_now_us() - t0 > 3000000)
+			break;
+		vmig_events_pump(5);
+	}
+	for (i = 0; i < n; i++) {
+		struct vmig_qp *qp = qps[i];
+		uint32_t cap = qp->ring.posted < qp->ring.size ?
+			(uint32_t)qp->ring.posted : qp->ring.size;
+
+		if (qp->outstanding > cap) {
+			pr_warn("qp %#x: %u flushes for %u receives",
+				qp->ib.qp_base.qp_num, qp->outstanding, cap);
+			qp->outstanding = cap;
+		}
+		pr_debug("qp %#x: %u receives were still posted",
+			 qp->ib.qp_base.qp_num, qp->outstanding);
+	}
+	return 0;
+}
+
+static int count_uverbs(void)
+{
+	char link[256], path[64], line[512];
+	struct dirent *d;
+	DIR *dir;
+	FILE *f;
+	int n = 0;
+
+	dir = opendir("/proc/self/fd");
+	while (dir && (d = readdir(dir))) {
+		ssize_t l;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", d->d_name);
+		l = readlink(path, link, sizeof(link) - 1);
+		if (l > 0) {
+			link[l] = 0;
+			n += strstr(link, "uverbs") != NULL;
+		}
+	}
+	if (dir)
+		closedir(dir);
+	f = fopen("/proc/self/maps", "r");
+	while (f && fgets(line, sizeof(line), f))
+		n += strstr(line, "uverbs") != NULL;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+int vmig_op_teardown(struct vmig_req *r)
+{
+	struct vmig_qp *qp, **qps;
+	struct vmig_cq *cq;
+	struct vmig_srq *srq;
+	struct vmig_mr *mr;
+	struct vmig_ah *ah;
+	struct vmig_chan *ch;
+	struct vmig_pd *pd;
+	struct vmig_ctx *ctx;
+	uint64_t t0 = vmig_now_us(), t1;
+	size_t n = 0;
+	int left;
+
+	if (vmig_shim.phase != VMIG_PHASE_SUSPENDED)
+		return vmig_req_fail(r, VMIG__ERR_CLASS__ERR_BAD_STATE, 0,
+				     "teardown in phase %s (suspend first)",
+				     vmig_phase_name(vmig_shim.phase));
+	vmig_list_for_each(qp, &vmig_shim.qps, struct vmig_qp, link) {
+		if (!qp->selected)
+			return vmig_req_fail(r,
+				VMIG__ERR_CLASS__ERR_BAD_STATE, 0,
+				"qp %#x is not suspended: suspend all first",
+				qp->ib.qp_base.qp_num);
+		n++;
+	}
+	qps = vmig_arena_alloc(r->arena, (n + 1) * sizeof(*qps));
+	n = 0;
+	vmig_list_for_each(qp, &vmig_shim.qps, struct vmig_qp, link) {
+		vmig_quiesce_qp(qp, VMIG_SLOW_GONE);
+		qp->draining = false;
+		qps[n++] = qp;
+	}
+	if (vmig_qp_flush_recvs(qps, n))
+		pr_warn("flush failed: receives may be lost");
+	vmig_list_for_each(cq, &vmig_shim.cqs, struct vmig_cq, link) {
+		pthread_mutex_lock(&cq->lock);
+		vmig_cq_drain(cq);
+		pthread_mutex_unlock(&cq->lock);
+		vmig_quiesce_cq(cq, VMIG_SLOW_GONE);
+	}
+	vmig_list_for_each(srq, &vmig_shim.srqs, struct vmig_srq, link) {
+		uint64_t o = srq->ring.posted - srq->ring.consumed;
+
+		srq->outstanding = o > srq->ring.size ? srq->ring.size :
+							(uint32_t)o;
+	}
+	t1 = vmig_now_us();
+	vmig_req_time(r, "flush", t1 - t0);
+
+	vmig_list_for_each(ah, &vmig_shim.ahs, struct vmig_ah, link) {
+		vmig_real.destroy_ah(ah->real);
+		ah->real = NULL;
+	}
+	vmig_list_for_each(qp, &vmig_shim.qps, struct vmig_qp, link) {
+		pthread_mutex_lock(&qp->lock);
+		if (vmig_real.destroy_qp(qp->real))
+			pr_perror("destroy qp %#x", qp->ib.qp_base.qp_num);
+		qp->real = NULL;
+		qp->realx = NULL;
+		pthread_mutex_unlock(&qp->lock);
+	}
+	vmig_list_for_each(srq, &vmig_shim.srqs, struct vmig_srq, link) {
+		pthread_mutex_lock(&srq->lock);
+		vmig_real.destroy_srq(srq->real);
+		srq->real = NULL;
+		pthread_mutex_unlock(&srq->lock);
+	}
+	vmig_list_for_each(mr, &vmig_shim.mrs, struct vmig_mr, link) {
+		vmig_real.dereg_mr(mr->real);
+		mr->real = NULL;
+	}
+	vmig_list_for_each(cq, &vmig_shim.cqs, struct vmig_cq, link) {
+		pthread_mutex_lock(&cq->lock);
+		if (vmig_real.destroy_cq(cq->real))
+			pr_perror("destroy cq %u", cq->id);
+		cq->real = NULL;
+		cq->realx = NULL;
+		pthread_mutex_unlock(&cq->lock);
+	}
+	vmig_list_for_each(ch, &vmig_shim.chans, struct vmig_chan, link) {
+		vmig_events_unwatch_fd(ch->real->fd);
+		vmig_real.destroy_comp_channel(ch->real);
+		ch->real = NULL;
+	}
+	vmig_list_for_each(pd, &vmig_shim.pds, struct vmig_pd, link) {
+		vmig_real.dealloc_pd(pd->real);
+		pd->real = NULL;
+	}
+	vmig_list_for_each(ctx, &vmig_shim.ctxs, struct vmig_ctx, link) {
+		vmig_events_unwatch_fd(ctx->real->async_fd);
+		if (vmig_real.close_device(ctx->real))
+			pr_perror("close %s", ctx->devname);
+		ctx->real = NULL;
+	}
+	vmig_req_time(r, "destroy", vmig_now_us() - t1);
+	vmig_set_phase(VMIG_PHASE_SUSPENDED, VMIG_PHASE_TORN_DOWN);
+	left = count_uverbs();
+	if (left)
+		pr_err("%d uverbs fds or mappings left after teardown", left);
+	vmig_req_time(r, "uverbs-left", (uint64_t)left);
+	r->out->has_type = 1;
+	r->out->type = VMIG__CTL_TYPE__CTL_OK;
+	r->out->image = vmig_image_build(r);
+	return 0;
+}
+
+int vmig_op_capture(struct vmig_req *r)
+{
+	if (vmig_shim.phase != VMIG_PHASE_SUSPENDED &&
+	    vmig_shim.phase != VMIG_PHASE_TORN_DOWN)
+		return vmig_req_fail(r, VMIG__ERR_CLASS__ERR_BAD_STATE, 0,
+				     "capture in phase %s",
+				     vmig_phase_name(vmig_shim.phase));
+	r->out->has_type = 1;
+	r->out->type = VMIG__CTL_TYPE__CTL_CAPTURE;
+	r->out->image = vmig_image_build(r);
+	return 0;
+}
