@@ -1,0 +1,44 @@
+#!/bin/bash
+# Unmodified rdma-core and perftest programs run under vmig-run on both
+# ends (server on h1, client on h2): rc/ud/srq pingpong, ib_write_bw,
+# ib_send_bw, ib_read_lat, rping.
+. "$(dirname "$0")/common.sh"
+tb_need 2
+
+# pair NAME SERVER-CMD CLIENT-CMD: server on h1, client on h2 (to 10.77.0.1)
+pair() {
+	local name=$1 srv=$2 cli=$3 s c
+	s=$(script "$name-srv.sh" <<EOT
+#!/bin/bash
+exec timeout 240 vmig-run --guest tsrv -- $srv
+EOT
+)
+	c=$(script "$name-cli.sh" <<EOT
+#!/bin/bash
+sleep 4
+exec timeout 200 vmig-run --guest tcli -- $cli
+EOT
+)
+	tb_exec h1 "$s" > "$W/$name-srv.out" 2>&1 &
+	local sp=$!
+	tb_exec h2 "$c" > "$W/$name-cli.out" 2>&1
+	local crc=$?
+	wait $sp
+	local src=$?
+	ok $((crc | src)) "$name under the shim (server rc $src, client rc $crc)"
+	if [ $((crc | src)) != 0 ]; then
+		diag < "$W/$name-srv.out"
+		diag < "$W/$name-cli.out"
+	else
+		grep -h -E "iters|bytes|BW|usec|[0-9]+ +[0-9.]+ +[0-9.]+" "$W/$name-cli.out" | tail -n 2 | diag
+	fi
+}
+
+pair rc_pingpong "ibv_rc_pingpong -d rxe0 -g 1 -n 20" "ibv_rc_pingpong -d rxe0 -g 1 -n 20 10.77.0.1"
+pair ud_pingpong "ibv_ud_pingpong -d rxe0 -g 1 -n 20" "ibv_ud_pingpong -d rxe0 -g 1 -n 20 10.77.0.1"
+pair srq_pingpong "ibv_srq_pingpong -d rxe0 -g 1 -n 20 -q 4" "ibv_srq_pingpong -d rxe0 -g 1 -n 20 -q 4 10.77.0.1"
+pair ib_write_bw "ib_write_bw -d rxe0 -x 1 -n 200 -s 4096" "ib_write_bw -d rxe0 -x 1 -n 200 -s 4096 10.77.0.1"
+pair ib_send_bw "ib_send_bw -d rxe0 -x 1 -n 200 -s 4096" "ib_send_bw -d rxe0 -x 1 -n 200 -s 4096 10.77.0.1"
+pair ib_read_lat "ib_read_lat -d rxe0 -x 1 -n 20" "ib_read_lat -d rxe0 -x 1 -n 20 10.77.0.1"
+pair rping "rping -s -a 10.77.0.1 -C 5 -v" "rping -c -a 10.77.0.1 -C 5 -v"
+t_done

@@ -1,0 +1,53 @@
+# Helpers for the shim's testbed tests (sourced). A test uses the testbed in
+# $VMIG_TESTBED_DIR when its hosts are up, or boots its own and takes it
+# down at exit. Each test prints TAP.
+set -u
+SRC=${VMIG_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}
+BUILD=${VMIG_BUILD_DIR:-$SRC/build}
+export VMIG_SRC=$SRC VMIG_BUILD_DIR=$BUILD
+TB="$SRC/tests/testbed/testbed.sh"
+# The state must be visible at the same path in the hosts (not /tmp).
+export VMIG_TESTBED_DIR=${VMIG_TESTBED_DIR:-$BUILD/testbed-shim}
+# Per-test scratch, shared with the hosts through the state directory.
+W=$VMIG_TESTBED_DIR/shim-$(basename "$0" .sh)-$$
+mkdir -p "$W"
+T_N=0
+T_FAIL=0
+T_OWN=
+
+ok() {	# ok COND-RC DESCRIPTION
+	T_N=$((T_N + 1))
+	if [ "$1" = 0 ]; then echo "ok $T_N - $2"; else echo "not ok $T_N - $2"; T_FAIL=$((T_FAIL + 1)); fi
+}
+diag() { sed 's/^/# /'; }
+
+tb_need() {	# tb_need N: hosts h1..hN up
+	local n=$1 i
+	for i in $(seq "$n"); do
+		if ! "$TB" status 2>/dev/null | grep -q "^h$i .*up"; then
+			"$TB" down >/dev/null 2>&1 || true
+			"$TB" up "$n" >&2 || { echo "Bail out! testbed did not boot"; exit 1; }
+			T_OWN=1
+			break
+		fi
+	done
+}
+
+tb_exec() {	# tb_exec HOST CMD...: runs in the host with the shim's env
+	local h=$1
+	shift
+	"$TB" exec "$h" -- env VMIG_RUN_DIR=/run/vmig "$@"
+}
+
+# Writes a script for the hosts: script NAME <<'EOF' ... EOF; prints its path.
+script() {
+	cat > "$W/$1"
+	chmod +x "$W/$1"
+	echo "$W/$1"
+}
+
+t_done() {
+	echo "1..$T_N"
+	[ -z "$T_OWN" ] || "$TB" down >/dev/null 2>&1 || true
+	[ "$T_FAIL" = 0 ]
+}
