@@ -24,6 +24,9 @@ VMIG_BUILD_DIR=${VMIG_BUILD_DIR:-$VMIG_SRC/build}
 STATE=${VMIG_TESTBED_DIR:-$VMIG_BUILD_DIR/testbed}
 CACHE=${VMIG_TESTBED_CACHE:-/var/cache/vmigrate-testbed}
 export VMIG_SRC VMIG_BUILD_DIR
+# The system's python (a version manager's shim costs a second per call).
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
 
 # The virtio/9p modules the initramfs loads, in order.
 INITRD_MODS=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev
@@ -165,7 +168,7 @@ probe_kvm() {
 # carries tb.state=$STATE) and its hub (tbhelper.py hub $STATE).
 testbed_pids() {
 	local f pid cl
-	for f in /proc/[0-9]*/cmdline; do
+	for f in $(grep -lzF -e tbhelper.py -e "tb.state=$STATE " /proc/[0-9]*/cmdline 2>/dev/null); do
 		pid=${f#/proc/}
 		pid=${pid%/cmdline}
 		[ "$pid" = $$ ] && continue
@@ -262,7 +265,7 @@ cmd_up() {
 		write_env "h$i" "$n"
 	done
 	t0=$(date +%s.%N)
-	setsid python3 "$TB_HERE/tbhelper.py" hub "$STATE" "$n" "${VMIG_TB_OWNER:-}" \
+	setsid "$PY" "$TB_HERE/tbhelper.py" hub "$STATE" "$n" "${VMIG_TB_OWNER:-}" \
 		</dev/null >"$STATE/net/hub.log" 2>&1 &
 	for i in $(seq 50); do
 		[ -e "$STATE/net/hub.ready" ] && break
@@ -272,7 +275,7 @@ cmd_up() {
 	for i in $(seq "$n"); do
 		start_host "h$i" "$accel" || { cmd_down; die "QEMU for h$i did not start"; }
 	done
-	if [ "$accel" = kvm ]; then timeout=${VMIG_TB_BOOT_TIMEOUT:-60}; else timeout=${VMIG_TB_BOOT_TIMEOUT:-$((60 + 30 * n))}; fi
+	if [ "$accel" = kvm ]; then timeout=${VMIG_TB_BOOT_TIMEOUT:-60}; else timeout=${VMIG_TB_BOOT_TIMEOUT:-$((180 + 60 * n))}; fi
 	left=$n
 	while :; do
 		pending=
@@ -325,7 +328,7 @@ cmd_exec() {
 	shift
 	[ "${1:-}" = -- ] && shift
 	[ $# -gt 0 ] || die "usage: exec [--timeout S] HOST -- CMD ARGS..."
-	exec python3 "$TB_HERE/tbhelper.py" exec "$STATE" "$h" "$timeout" -- "$@"
+	exec "$PY" "$TB_HERE/tbhelper.py" exec "$STATE" "$h" "$timeout" -- "$@"
 }
 
 cmd_status() {
@@ -361,6 +364,7 @@ down) [ $# -eq 0 ] || usage; cmd_down ;;
 status) [ $# -eq 0 ] || usage; cmd_status ;;
 console) [ $# -eq 1 ] || usage; host_index "$1" >/dev/null; cat "$STATE/hosts/$1/console.log" ;;
 accel) cmd_fetch_kernel; pick_accel ;;
+pids) testbed_pids ;;
 -h | --help | help) usage ;;
 *) note "unknown command '$c'"; usage ;;
 esac
