@@ -18,6 +18,10 @@
 #include "ctl_ops.h"
 #include "log.h"
 
+/* wr_id of the receive posted after the ERR transition: its flush comes
+ * after the flushes of every receive posted before it (queues are FIFO). */
+#define VMIG_FLUSH_MARKER 0x766d69676d61726bull
+
 static bool in_set(struct vmig_qp **qps, size_t n, uint32_t virt_qpn,
 		   struct vmig_qp **hit)
 {
@@ -47,7 +51,10 @@ static int cq_take_flushes(struct vmig_cq *cq, struct vmig_qp **qps,
 
 		if (wc->status == IBV_WC_WR_FLUSH_ERR &&
 		    in_set(qps, n, wc->qp_num, &qp)) {
-			qp->outstanding++;
+			if (wc->wr_id == VMIG_FLUSH_MARKER && qp->marker_posted)
+				qp->marker_seen = true;
+			else
+				qp->outstanding++;
 			continue;
 		}
 		cq->buf[cq->buf_head + j++] = *wc;
@@ -62,15 +69,23 @@ static int cq_take_flushes(struct vmig_cq *cq, struct vmig_qp **qps,
 }
 
 /* shim.lock held, the QPs quiesced: ERR, then count the flushed receives.
- * The HCA flushes asynchronously: poll until every receive the ring could
- * hold is back or nothing came for a while. */
+ * The HCA flushes asynchronously: a marker receive posted after the ERR
+ * transition tells when a QP's flushes are all in (a full receive queue
+ * takes no marker, but then every receive the ring holds was posted). */
 int vmig_qp_flush_recvs(struct vmig_qp **qps, size_t n)
 {
 	struct ibv_qp_attr a = { .qp_state = IBV_QPS_ERR };
 	uint64_t t0 = vmig_now_us(), last = t0;
 	uint64_t expect = 0, seen = 0, prev = 0;
+	bool done;
 	size_t i;
+	int ret = 0;
 
+	/* the application must not poll the flushes: fence the CQs */
+	for (i = 0; i < n; i++) {
+		vmig_quiesce_cq(qps[i]->rcq, VMIG_SLOW_FENCE);
+		vmig_quiesce_cq(qps[i]->scq, VMIG_SLOW_FENCE);
+	}
 	for (i = 0; i < n; i++) {
 		struct vmig_qp *qp = qps[i];
 
@@ -80,7 +95,16 @@ int vmig_qp_flush_recvs(struct vmig_qp **qps, size_t n)
 				qp->ring.posted : qp->ring.size;
 		if (vmig_real.modify_qp(qp->real, &a, IBV_QP_STATE)) {
 			pr_perror("qp %#x: to ERR", qp->ib.qp_base.qp_num);
-			return -errno;
+			ret = -errno;
+			goto out;
+		}
+		qp->marker_seen = qp->marker_posted = false;
+		if (!qp->srq) {
+			struct ibv_recv_wr mk = { .wr_id = VMIG_FLUSH_MARKER };
+			struct ibv_recv_wr *bad;
+
+			qp->marker_posted = !qp->real->context->ops.post_recv(
+				qp->real, &mk, &bad);
 		}
 	}
 	for (;;) {
@@ -90,14 +114,23 @@ int vmig_qp_flush_recvs(struct vmig_qp **qps, size_t n)
 				cq_take_flushes(qps[i]->scq, qps, n);
 		}
 		seen = 0;
-		for (i = 0; i < n; i++)
-			seen += qps[i]->outstanding;
+		done = true;
+		for (i = 0; i < n; i++) {
+			struct vmig_qp *qp = qps[i];
+
+			seen += qp->outstanding;
+			if (qp->srq)
+				continue;
+			if (qp->marker_posted ? !qp->marker_seen :
+			    qp->outstanding < qp->ring.size)
+				done = false;
+		}
 		if (seen != prev) {
 			prev = seen;
 			last = vmig_now_us();
 		}
-		if (seen >= expect || vmig_now_us() - last > 150000 ||
-		    vmig_now_us() - t0 > 3000000)
+		if (done || seen >= expect + n ||
+		    vmig_now_us() - t0 > 5000000)
 			break;
 		vmig_events_pump(5);
 	}
@@ -106,6 +139,11 @@ int vmig_qp_flush_recvs(struct vmig_qp **qps, size_t n)
 		uint32_t cap = qp->ring.posted < qp->ring.size ?
 			(uint32_t)qp->ring.posted : qp->ring.size;
 
+		if (!qp->srq && qp->marker_posted && !qp->marker_seen)
+			pr_warn("qp %#x: flush incomplete after %llu ms: %u "
+				"receives counted", qp->ib.qp_base.qp_num,
+				(unsigned long long)(last - t0) / 1000,
+				qp->outstanding);
 		if (qp->outstanding > cap) {
 			pr_warn("qp %#x: %u flushes for %u receives",
 				qp->ib.qp_base.qp_num, qp->outstanding, cap);
@@ -114,7 +152,12 @@ int vmig_qp_flush_recvs(struct vmig_qp **qps, size_t n)
 		pr_debug("qp %#x: %u receives were still posted",
 			 qp->ib.qp_base.qp_num, qp->outstanding);
 	}
-	return 0;
+out:
+	for (i = 0; i < n; i++) {
+		atomic_fetch_and(&qps[i]->rcq->slow, ~(uint32_t)VMIG_SLOW_FENCE);
+		atomic_fetch_and(&qps[i]->scq->slow, ~(uint32_t)VMIG_SLOW_FENCE);
+	}
+	return ret;
 }
 
 static int count_uverbs(void)
@@ -179,13 +222,15 @@ int vmig_op_teardown(struct vmig_req *r)
 		qp->draining = false;
 		qps[n++] = qp;
 	}
+	/* from here the application polls only the shim's buffers */
+	vmig_list_for_each(cq, &vmig_shim.cqs, struct vmig_cq, link)
+		vmig_quiesce_cq(cq, VMIG_SLOW_GONE);
 	if (vmig_qp_flush_recvs(qps, n))
 		pr_warn("flush failed: receives may be lost");
 	vmig_list_for_each(cq, &vmig_shim.cqs, struct vmig_cq, link) {
 		pthread_mutex_lock(&cq->lock);
 		vmig_cq_drain(cq);
 		pthread_mutex_unlock(&cq->lock);
-		vmig_quiesce_cq(cq, VMIG_SLOW_GONE);
 	}
 	vmig_list_for_each(srq, &vmig_shim.srqs, struct vmig_srq, link) {
 		uint64_t o = srq->ring.posted - srq->ring.consumed;

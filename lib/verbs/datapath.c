@@ -358,7 +358,8 @@ static int poll_cq_slow(struct vmig_cq *cq, int n, struct ibv_wc *wc)
 		cq->buf_head = 0;
 		atomic_fetch_and(&cq->slow, ~(uint32_t)VMIG_SLOW_BUF);
 	}
-	if (got < n && cq->real && !(atomic_load(&cq->slow) & VMIG_SLOW_GONE)) {
+	if (got < n && cq->real &&
+	    !(atomic_load(&cq->slow) & (VMIG_SLOW_GONE | VMIG_SLOW_FENCE))) {
 		r = poll_real(cq, n - got, wc + got);
 		if (r < 0 && !got)
 			got = r;

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* The process-wide shim state: set up once, before the first verbs call. */
 #include <errno.h>
+#include <execinfo.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,17 @@ __attribute__((visibility("default"))) const char vmig_shim_version[] =
 	"vmig-verbs 1";
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+/* VMIG_DEBUG_CRASH=1: a backtrace on stderr when the process crashes. */
+static void crash_handler(int sig)
+{
+	void *bt[64];
+	int n = backtrace(bt, 64);
+
+	backtrace_symbols_fd(bt, n, 2);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
 
 static void shim_init(void)
 {
@@ -41,6 +54,11 @@ static void shim_init(void)
 		pr_err("out of memory for handle maps");
 	vmig_shim.next_id = 1;
 	vmig_shim.phase = VMIG_PHASE_RUNNING;
+	if (getenv("VMIG_DEBUG_CRASH")) {
+		signal(SIGSEGV, crash_handler);
+		signal(SIGABRT, crash_handler);
+		signal(SIGBUS, crash_handler);
+	}
 	s = getenv("VMIG_GUEST");
 	snprintf(vmig_shim.guest, sizeof(vmig_shim.guest), "%s", s ? s : "");
 	s = getenv("VMIG_RUN_DIR");

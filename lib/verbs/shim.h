@@ -70,6 +70,7 @@ enum {
 	VMIG_SLOW_GONE = 1u << 2,	/* no real object (torn down) */
 	VMIG_SLOW_BUF = 1u << 3,	/* CQ: buffered completions first */
 	VMIG_SLOW_SRQ = 1u << 4,	/* CQ: count SRQ receive completions */
+	VMIG_SLOW_FENCE = 1u << 5,	/* CQ: the shim polls it (flush) */
 };
 
 /* The phases of a shim; transitions only through vmig_set_phase(). */
@@ -206,6 +207,7 @@ struct vmig_qp {
 	pthread_mutex_t lock;
 	struct vmig_rring ring;
 	uint32_t outstanding;		/* receives to re-post (torn down) */
+	bool marker_seen, marker_posted;	/* flush in progress */
 	struct vmig_wrq held;
 	/* suspend */
 	bool selected, drained, draining;
