@@ -166,6 +166,8 @@ struct stress_ep {
 	uint64_t raddr;		/* base of the peer's xbuf */
 	uint64_t rseed;
 	struct ibv_ah *ah;	/* UD */
+	bool rgrh;		/* UD: receives carry the peer's GID */
+	uint8_t rgid[16];	/* UD: the peer's GID */
 
 	/* traffic progress */
 	uint64_t iter;

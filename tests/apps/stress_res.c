@@ -598,6 +598,8 @@ int stress_res_connect(struct stress_ctx *c, const struct stress_info *peer)
 		c->ud->rqpn = peer->ud.qpn;
 		c->ud->rpsn = peer->ud.psn;
 		c->ud->rseed = peer->seed;
+		c->ud->rgrh = c->gidx >= 0;
+		memcpy(c->ud->rgid, peer->gid, 16);
 		if (c->ud->msg_size > peer_mtu)
 			c->ud->msg_size = peer_mtu;
 	}

@@ -10,6 +10,7 @@
  * and DONE need two credits, a CREDIT message one: the last credit is kept
  * for returning credits, so the two sides cannot both wait for credits.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -449,6 +450,30 @@ static bool check_written(struct run *r, struct stress_ep *ep, uint64_t seq,
 	return true;
 }
 
+static const char *gid_str(const uint8_t *gid)
+{
+	static char buf[INET6_ADDRSTRLEN];
+
+	if (!inet_ntop(AF_INET6, gid, buf, sizeof(buf)))
+		return "?";
+	return buf;
+}
+
+/*
+ * The 40 bytes ahead of a UD message: a GRH whose source GID is the
+ * sender's, or with RoCE v2 over IPv4, 20 unused bytes then the IPv4
+ * header, whose source address is the sender's (the GID's last 4 bytes).
+ */
+static bool grh_from_peer(const struct stress_ep *ep, const uint8_t *grh)
+{
+	static const uint8_t v4[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+					0xff, 0xff };
+
+	if (!memcmp(ep->rgid, v4, sizeof(v4)))
+		return !memcmp(grh + 20 + 12, ep->rgid + 12, 4);
+	return !memcmp(grh + 8, ep->rgid, 16);
+}
+
 /* Sequence number from the low 32 bits carried in an immediate. */
 static uint64_t seq_from_imm(const struct stress_flow *f, uint32_t imm)
 {
@@ -513,6 +538,9 @@ static void recv_done(struct run *r, const struct stress_wc *wc)
 			r->abort = true;
 			return;
 		}
+		if (ep->rgrh && !grh_from_peer(ep, msg))
+			fail(r, "UD receive: the GRH does not hold the peer's "
+			     "GID %s", gid_str(ep->rgid));
 		msg += STRESS_GRH_LEN;
 		len -= STRESS_GRH_LEN;
 	}
