@@ -49,6 +49,38 @@ static int handshake(struct stress_ctx *c, struct stress_opts *o, int chan)
 	return 0;
 }
 
+/*
+ * --close-chan: the server listens again, the client connects again; both
+ * prove they are the same pair as before with their seeds.
+ */
+static int rejoin(const struct stress_ctx *c, const struct stress_opts *o)
+{
+	unsigned int t = o->timeout_s + 60;
+	uint64_t seed;
+	int chan;
+
+	stress_info_log(o, "side channel: %s again for the reports",
+			o->server ? "listening" : "connecting");
+	chan = o->server ? stress_chan_listen(o->port, t) :
+			   stress_chan_connect(o->host, o->port, t);
+	if (chan < 0)
+		return -1;
+	if (stress_chan_set_timeout(chan, t) ||
+	    stress_chan_send_u64(chan, c->seed) ||
+	    stress_chan_recv_u64(chan, &seed))
+		goto fail;
+	if (seed != c->peer_seed) {
+		stress_err("side channel: another rdma_stress connected "
+			   "(seed %016" PRIx64 ", expected %016" PRIx64 ")",
+			   seed, c->peer_seed);
+		goto fail;
+	}
+	return chan;
+fail:
+	close(chan);
+	return -1;
+}
+
 static uint64_t sub0(uint64_t a, uint64_t b)
 {
 	return a > b ? a - b : 0;
@@ -125,17 +157,48 @@ static void make_report(const struct stress_ctx *c, bool aborted,
 	}
 }
 
+/*
+ * After the traffic: (re)join the side channel if needed, tell the peer how
+ * it ended, exchange reports and verdicts. Returns the peer's state for the
+ * summary: "ok", "failed", or "unreachable" when the exchange broke.
+ */
+static const char *finish(const struct stress_ctx *c,
+			  const struct stress_opts *o, int *chan, bool aborted,
+			  struct stress_counts *cnt, bool *ok, bool *peer_ok)
+{
+	struct stress_report mine, peer;
+	uint8_t b;
+
+	*ok = *peer_ok = false;
+	if (o->close_chan && (*chan = rejoin(c, o)) < 0)
+		return "unreachable";
+	/* the peer may still be waiting for completions for a while */
+	if (stress_chan_set_timeout(*chan, o->timeout_s + 60) ||
+	    stress_chan_send_byte(*chan, aborted ? 'A' : 'F'))
+		return "unreachable";
+	make_report(c, aborted, &mine);
+	if (stress_chan_send_report(*chan, &mine) ||
+	    stress_chan_recv_byte(*chan, &b) ||
+	    stress_chan_recv_report(*chan, &peer))
+		return "unreachable";
+	*ok = judge(c, &peer, aborted, cnt);
+	if (stress_chan_send_byte(*chan, *ok) ||
+	    stress_chan_recv_byte(*chan, &b))
+		return "unreachable";
+	*peer_ok = b == 1;
+	return *peer_ok ? "ok" : "failed";
+}
+
 int main(int argc, char **argv)
 {
 	struct stress_opts o;
 	struct stress_ctx c;
 	struct stress_counts cnt = { 0 };
-	struct stress_report mine, peer;
 	bool aborted = false, ok = false, peer_ok = false;
-	double t0;
+	const char *peer_state;
+	double t0, elapsed;
 	char ops[64];
 	int chan = -1, ret;
-	uint8_t b;
 
 	ret = stress_opts_parse(&o, argc, argv);
 	if (ret)
@@ -163,30 +226,25 @@ int main(int argc, char **argv)
 	if (handshake(&c, &o, chan))
 		goto out;
 	stress_info_log(&o, "%s: ops %s, %" PRIu64 " iterations%s, %u QPs, "
-			"size %u, depth %u, signal every %u, pause %u ms",
+			"size %u, depth %u, signal every %u, pause %u ms%s",
 			o.server ? "server" : "client",
 			stress_ops_str(o.ops, ops, sizeof(ops)), o.iters,
 			o.iters ? "" : " (timed)", o.nqps, o.size, o.depth,
-			o.signal_every, o.pause_ms);
+			o.signal_every, o.pause_ms,
+			o.close_chan ? ", side channel closed meanwhile" : "");
 	if (!o.iters)
 		stress_info_log(&o, "running for %u s", o.secs);
+
+	if (o.close_chan) {
+		close(chan);
+		chan = -1;
+	}
 
 	t0 = stress_now();
 	if (stress_run(&c, chan, &cnt, &aborted))
 		goto out;
-	/* the peer may still be waiting for completions for a while */
-	if (stress_chan_set_timeout(chan, o.timeout_s + 60))
-		goto out;
-	make_report(&c, aborted, &mine);
-	if (stress_chan_send_report(chan, &mine))
-		goto out;
-	if (stress_chan_recv_byte(chan, &b) ||
-	    stress_chan_recv_report(chan, &peer))
-		goto out;
-	ok = judge(&c, &peer, aborted, &cnt);
-	if (stress_chan_send_byte(chan, ok) || stress_chan_recv_byte(chan, &b))
-		goto out;
-	peer_ok = b == 1;
+	elapsed = stress_now() - t0;
+	peer_state = finish(&c, &o, &chan, aborted, &cnt, &ok, &peer_ok);
 
 	printf("rdma_stress: sent=%" PRIu64 " received=%" PRIu64
 	       " lost=%" PRIu64 " duplicated=%" PRIu64 " reordered=%" PRIu64
@@ -198,8 +256,7 @@ int main(int argc, char **argv)
 	       cnt.write_ok, cnt.read_ok, cnt.atomic_ok, cnt.ud_ok,
 	       cnt.atomic_bad, cnt.errors, o.server ? "server" : "client",
 	       o.api_wr ? "wr" : "classic", o.cq_ex ? "ex" : "classic",
-	       stress_now() - t0, peer_ok ? "ok" : "failed",
-	       ok && peer_ok ? "ok" : "FAILED");
+	       elapsed, peer_state, ok && peer_ok ? "ok" : "FAILED");
 out:
 	if (chan >= 0)
 		close(chan);

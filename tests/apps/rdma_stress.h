@@ -59,7 +59,19 @@ struct stress_opts {
 	uint32_t secs;
 	uint32_t pause_ms;
 	uint32_t signal_every;
+	bool close_chan;	/* no side channel while the traffic runs */
+	int inject;		/* enum stress_inject: a fault, to test the checks */
 };
+
+/* Faults --inject plants once, in the 10th message on RC QP 0. */
+enum stress_inject {
+	STRESS_INJECT_NONE = 0,
+	STRESS_INJECT_CORRUPT,	/* a payload byte flipped after the CRC */
+	STRESS_INJECT_SEQGAP,	/* a sequence number skipped */
+	STRESS_INJECT_DUP,	/* a sequence number sent twice */
+	STRESS_INJECT_RKEY,	/* an RDMA WRITE with a wrong rkey */
+};
+#define STRESS_INJECT_AT	10
 
 /* Header at the start of every SEND payload and every written slot. */
 enum stress_msg_type {
@@ -246,6 +258,7 @@ struct stress_ctx {
 	int gidx;		/* -1: no GRH (InfiniBand, LID routed) */
 	union ibv_gid gid;
 	uint64_t seed;
+	uint64_t peer_seed;
 	uint8_t rd_atomic;
 
 	unsigned int nrc;
@@ -327,6 +340,8 @@ int stress_chan_send_report(int fd, const struct stress_report *r);
 int stress_chan_recv_report(int fd, struct stress_report *r);
 int stress_chan_send_byte(int fd, uint8_t b);
 int stress_chan_recv_byte(int fd, uint8_t *b);
+int stress_chan_send_u64(int fd, uint64_t v);
+int stress_chan_recv_u64(int fd, uint64_t *v);
 
 /* stress_res.c */
 int stress_res_open(struct stress_ctx *c, const struct stress_opts *o);

@@ -321,6 +321,7 @@ int stress_chan_send_opts(int fd, const struct stress_opts *o)
 	put(&w, o->secs, 4);
 	put(&w, o->pause_ms, 4);
 	put(&w, o->signal_every, 4);
+	put(&w, o->close_chan, 1);
 	return send_msg(fd, CHAN_OPTS, &w);
 }
 
@@ -341,6 +342,7 @@ int stress_chan_recv_opts(int fd, struct stress_opts *o)
 	t.secs = (uint32_t)get(&r, 4);
 	t.pause_ms = (uint32_t)get(&r, 4);
 	t.signal_every = (uint32_t)get(&r, 4);
+	t.close_chan = get(&r, 1) != 0;
 	if (r.bad || !t.ops || (t.ops & ~(uint32_t)STRESS_OP_ALL) ||
 	    t.size < STRESS_HDR_LEN || t.size > STRESS_MAX_SIZE ||
 	    t.depth < 2 || t.depth > STRESS_MAX_DEPTH || !t.nqps ||
@@ -467,5 +469,30 @@ int stress_chan_recv_byte(int fd, uint8_t *b)
 		stress_perr("side channel receive", errno);
 		return -1;
 	}
+	return 0;
+}
+
+int stress_chan_send_u64(int fd, uint64_t v)
+{
+	struct wbuf w = { .n = 0 };
+
+	put(&w, v, 8);
+	if (write_all(fd, w.b, w.n)) {
+		stress_perr("side channel send", errno);
+		return -1;
+	}
+	return 0;
+}
+
+int stress_chan_recv_u64(int fd, uint64_t *v)
+{
+	uint8_t b[8];
+	struct rbuf r = { .b = b, .n = sizeof(b) };
+
+	if (read_all(fd, b, sizeof(b))) {
+		stress_perr("side channel receive", errno);
+		return -1;
+	}
+	*v = get(&r, 8);
 	return 0;
 }

@@ -46,10 +46,15 @@ void stress_usage(FILE *f)
 "  -k, --signal K       * signal every K-th send WR (default 4)\n"
 "      --api classic|wr   post with ibv_post_send or ibv_wr_* (default classic)\n"
 "      --cq classic|ex    poll with ibv_poll_cq or ibv_start_poll (default classic)\n"
+"      --close-chan     * close the TCP side channel while the traffic runs and\n"
+"                         reconnect for the reports (a process checkpointed\n"
+"                         meanwhile carries no TCP connection)\n"
 "      --timeout SEC      give up after SEC s without progress (default 300)\n"
 "      --connect-timeout SEC  side channel connect/accept limit (default 120)\n"
 "      --qp-timeout N     RC local ACK timeout exponent (default 20, ~4 s)\n"
 "      --progress[=SEC]   print progress every SEC seconds (default 1)\n"
+"      --inject corrupt|seqgap|dup|rkey  plant one fault (in the 10th\n"
+"                         message of RC QP 0) to see the checks fail\n"
 "  -v, --verbose          print what is set up\n"
 "  -h, --help             this text\n"
 "\n"
@@ -136,6 +141,8 @@ enum {
 	OPT_CONNECT_TIMEOUT,
 	OPT_QP_TIMEOUT,
 	OPT_PROGRESS,
+	OPT_CLOSE_CHAN,
+	OPT_INJECT,
 };
 
 static const struct option long_opts[] = {
@@ -157,6 +164,8 @@ static const struct option long_opts[] = {
 	{ "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
 	{ "qp-timeout", required_argument, NULL, OPT_QP_TIMEOUT },
 	{ "progress", optional_argument, NULL, OPT_PROGRESS },
+	{ "close-chan", no_argument, NULL, OPT_CLOSE_CHAN },
+	{ "inject", required_argument, NULL, OPT_INJECT },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -277,6 +286,21 @@ int stress_opts_parse(struct stress_opts *o, int argc, char **argv)
 			o->progress = 1;
 			if (optarg && parse_u32(optarg, 1, 3600, &o->progress))
 				bad = "--progress";
+			break;
+		case OPT_INJECT:
+			if (!strcmp(optarg, "corrupt"))
+				o->inject = STRESS_INJECT_CORRUPT;
+			else if (!strcmp(optarg, "seqgap"))
+				o->inject = STRESS_INJECT_SEQGAP;
+			else if (!strcmp(optarg, "dup"))
+				o->inject = STRESS_INJECT_DUP;
+			else if (!strcmp(optarg, "rkey"))
+				o->inject = STRESS_INJECT_RKEY;
+			else
+				bad = "--inject";
+			break;
+		case OPT_CLOSE_CHAN:
+			o->close_chan = true;
 			break;
 		case 'v':
 			o->verbose = true;

@@ -534,6 +534,7 @@ int stress_res_connect(struct stress_ctx *c, const struct stress_info *peer)
 			   c->nrc);
 		return -1;
 	}
+	c->peer_seed = peer->seed;
 	if (peer->mtu < mtu)
 		mtu = (enum ibv_mtu)peer->mtu;
 	if (peer->rd_atomic < rd_atomic)

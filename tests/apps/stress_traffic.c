@@ -50,6 +50,8 @@ struct run {
 	uint32_t signal_every;
 	unsigned int err_lines;
 	uint8_t *tmp;		/* msg_size scratch for READ checks */
+	uint64_t flushed;	/* WRs completed with IBV_WC_WR_FLUSH_ERR */
+	uint64_t wc_errors;	/* other failed completions */
 	uint64_t atomics_done;
 };
 
@@ -175,12 +177,26 @@ static int send_msg(struct run *r, struct stress_ep *ep, uint8_t type)
 	uint32_t len = data ? ep->msg_size : STRESS_HDR_LEN;
 	struct stress_wr w;
 	uint8_t *buf;
+	int inject;
 
 	if (f->credits < (type == STRESS_MSG_CREDIT ? 1u : 2u) ||
 	    !sq_room(ep, 1))
 		return 0;
 	buf = prep(r, ep, &w, STRESS_SLOT_SEND, type != STRESS_MSG_DATA);
+	inject = data && !ep->ud && ep->index == 0 &&
+		 ep->data_count == STRESS_INJECT_AT ? r->o->inject : 0;
+	if (inject == STRESS_INJECT_RKEY)
+		inject = 0;	/* step_write() plants that one */
+	if (inject == STRESS_INJECT_SEQGAP)
+		f->tx_seq++;
+	else if (inject == STRESS_INJECT_DUP && f->tx_seq)
+		f->tx_seq--;
 	fill_msg(ep, buf, type, len, f->tx_seq, f->owed);
+	if (inject == STRESS_INJECT_CORRUPT)
+		buf[len - 1] ^= 0x01;
+	if (inject)
+		stress_err("injecting a fault (%d) in seq %" PRIu64
+			   " on qp %u", inject, f->tx_seq, ep->qp->qp_num);
 	w.len = len;
 	w.op = STRESS_WR_SEND;
 	if (data && !ep->ud && ep->data_count % 3 == 2) {
@@ -215,6 +231,12 @@ static int step_write(struct run *r, struct stress_ep *ep)
 	h = (const struct stress_hdr *)buf;
 	w[0].raddr = ep->raddr + stress_x_write(ep, wslot);
 	w[0].rkey = ep->rkey;
+	if (r->o->inject == STRESS_INJECT_RKEY && ep->index == 0 &&
+	    ep->write_count == STRESS_INJECT_AT) {
+		w[0].rkey ^= 0x5a5a00;
+		stress_err("injecting a WRITE with a wrong rkey on qp %u",
+			   ep->qp->qp_num);
+	}
 	if (imm) {
 		w[0].op = STRESS_WR_WRITE_IMM;
 		w[0].imm = (uint32_t)seq;
@@ -362,12 +384,19 @@ static int ep_advance(struct run *r, struct stress_ep *ep, double now)
 static void wc_failed(struct run *r, const struct stress_wc *wc, bool recv,
 		      const struct stress_ep *ep)
 {
+	r->abort = true;
+	if (wc->status == IBV_WC_WR_FLUSH_ERR) {
+		/* a consequence: drain_errors() looks for the cause */
+		if (!r->flushed++)
+			r->cnt->errors++;
+		return;
+	}
+	r->wc_errors++;
 	fail(r, "%s completion failed on %s qp %u (wr_id 0x%" PRIx64 "): %s "
 	     "(status %d, vendor_err 0x%x)", recv ? "receive" : "send",
 	     !ep ? "unknown" : ep->ud ? "UD" : "RC",
 	     ep && ep->qp ? ep->qp->qp_num : 0, wc->wr_id,
 	     ibv_wc_status_str(wc->status), wc->status, wc->vendor_err);
-	r->abort = true;
 }
 
 static void send_done(struct run *r, const struct stress_wc *wc)
@@ -491,6 +520,7 @@ static void recv_done(struct run *r, const struct stress_wc *wc)
 	struct stress_flow *f;
 	struct stress_hdr h;
 	const uint8_t *msg;
+	uint64_t expect;
 	uint32_t len;
 	int acc;
 
@@ -563,11 +593,11 @@ static void recv_done(struct run *r, const struct stress_wc *wc)
 		r->abort = true;
 		return;
 	}
+	expect = f->rx_expect;
 	acc = stress_seq_accept(f, h.seq);
 	if (acc > 0)
 		bad(r, "%s qp %u: seq %" PRIu64 " arrived, expected %" PRIu64,
-		    ep->ud ? "UD" : "RC", ep->qp->qp_num, h.seq,
-		    f->rx_expect - 1);
+		    ep->ud ? "UD" : "RC", ep->qp->qp_num, h.seq, expect);
 	else if (acc < 0)
 		bad(r, "%s qp %u: duplicate seq %" PRIu64,
 		    ep->ud ? "UD" : "RC", ep->qp->qp_num, h.seq);
@@ -636,6 +666,41 @@ static int poll_all(struct run *r)
 	if (total)
 		r->last_progress = stress_now();
 	return total;
+}
+
+/*
+ * After a failed completion: the QP is in the error state and flushes its
+ * WRs; read the CQs a little longer so that the completion which caused it
+ * gets printed even when flushes came first.
+ */
+static void drain_errors(struct run *r)
+{
+	double end = stress_now() + 1.0;
+	struct stress_wc wc[16];
+
+	while (stress_now() < end) {
+		int got = 0;
+
+		for (int recv = 0; recv < 2; recv++) {
+			int n = stress_poll(r->c, recv, wc, 16);
+
+			for (int i = 0; i < n; i++) {
+				if (wc[i].status != IBV_WC_SUCCESS)
+					wc_failed(r, &wc[i], recv,
+						  ep_of(r, wc[i].wr_id));
+			}
+			got += n > 0 ? n : 0;
+		}
+		if (!got) {
+			struct timespec ts = { .tv_nsec = 10 * 1000000L };
+
+			nanosleep(&ts, NULL);
+		}
+	}
+	if (r->flushed)
+		stress_err("%" PRIu64 " work requests flushed (a QP went to "
+			   "the error state)%s", r->flushed,
+			   r->wc_errors ? "" : "; no other failed completion");
 }
 
 static bool ep_finished(const struct stress_ep *ep)
@@ -728,8 +793,9 @@ static void setup_steps(struct run *r)
 
 /*
  * Runs the traffic until every endpoint has sent and received DONE and all
- * its WRs completed, or until something fails. Ends by telling the peer
- * over the side channel ('F' finished or 'A' aborted).
+ * its WRs completed, or until something fails. Meanwhile the side channel
+ * (when open: chan >= 0) is watched for the peer's end: 'F' finished,
+ * 'A' aborted, or a close.
  */
 int stress_run(struct stress_ctx *c, int chan, struct stress_counts *cnt,
 	       bool *aborted)
@@ -739,7 +805,7 @@ int stress_run(struct stress_ctx *c, int chan, struct stress_counts *cnt,
 		.o = c->o,
 		.cnt = cnt,
 		.chan = chan,
-		.watch_chan = true,
+		.watch_chan = chan >= 0,
 	};
 	unsigned int idle = 0;
 
@@ -801,6 +867,8 @@ int stress_run(struct stress_ctx *c, int chan, struct stress_counts *cnt,
 		watch_chan(&r, 200);
 	}
 
+	if (r.flushed || r.wc_errors)
+		drain_errors(&r);
 	for (unsigned int i = 0; i <= c->nrc; i++) {
 		struct stress_ep *ep = i < c->nrc ? &c->rc[i] : c->ud;
 
@@ -817,7 +885,5 @@ int stress_run(struct stress_ctx *c, int chan, struct stress_counts *cnt,
 		print_progress(&r, stress_now());
 	free(r.tmp);
 	*aborted = r.abort;
-	if (stress_chan_send_byte(chan, r.abort ? 'A' : 'F'))
-		return -1;
 	return 0;
 }

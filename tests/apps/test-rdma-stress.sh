@@ -37,6 +37,7 @@ tb_up 2
 pair classic 18520 "" "-n $ITERS"
 pair wr-cqex 18521 "--api wr --cq ex" "-n $ITERS --api wr --cq ex"
 pair mixed-api 18522 "--cq ex" "-n $ITERS --api wr -q 3 -s 3000 -r 8 -k 1"
+pair close-chan 18523 "" "-n $ITERS --close-chan --ops send,write,ud -r 4"
 
 # One host, client and server over the same rxe0, timed, with pauses.
 log=$(tb_scratch h1)/loop.log
@@ -55,6 +56,27 @@ sed 's/^/# loopback server: /' "$log"
 tb_ok "loopback: both sides exit 0" [ "$lrc" = 0 ]
 tb_ok "loopback: client reports clean traffic" grep -q "^rdma_stress: sent=[1-9].*$CLEAN" <<<"$out"
 tb_ok "loopback: server reports clean traffic" grep -q "^rdma_stress: sent=[1-9].*$CLEAN" "$log"
+
+# The checks themselves: a skipped sequence number and a wrong rkey must
+# fail both sides, and be reported as such.
+out=$(tb_sh h1 '
+	rdma_stress -p 18531 >"$1" 2>&1 &
+	srv=$!
+	rdma_stress -p 18531 -n 30 --inject seqgap 127.0.0.1
+	echo "exit codes: client $? server $(wait $srv; echo $?)"' "$log" 2>&1)
+echo "$out" | sed 's/^/# seqgap client: /'
+sed 's/^/# seqgap server: /' "$log"
+tb_ok "seqgap: both sides exit 1" grep -q "exit codes: client 1 server 1" <<<"$out"
+tb_ok "seqgap: the receiver counts it reordered" grep -q "reordered=1 .*result=FAILED" "$log"
+out=$(tb_sh h1 '
+	rdma_stress -p 18532 >"$1" 2>&1 &
+	srv=$!
+	rdma_stress -p 18532 -n 30 --inject rkey --close-chan 127.0.0.1
+	echo "exit codes: client $? server $(wait $srv; echo $?)"' "$log" 2>&1)
+echo "$out" | sed 's/^/# rkey client: /'
+sed 's/^/# rkey server: /' "$log"
+tb_ok "rkey: both sides exit 1" grep -q "exit codes: client 1 server 1" <<<"$out"
+tb_ok "rkey: the writer prints the failed completion" grep -q "send completion failed .*remote access error" <<<"$out"
 
 # Bad arguments: usage and exit 2, in the host as on the build machine.
 tb_exec h1 rdma_stress --ops bogus >/dev/null 2>&1
