@@ -32,18 +32,35 @@ KROOT=$(arg tb.kroot)
 mkdir -p /host
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose \
 	hostroot /host || fail "cannot mount the build machine's / (9p hostroot)"
-mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,cache=none \
-	tbstate "/host$STATE" || fail "cannot mount the state directory (9p tbstate)"
 mount -t proc proc /host/proc || fail "mount proc"
 mount -t sysfs sys /host/sys || fail "mount sysfs"
 mount -t devtmpfs dev /host/dev || fail "mount devtmpfs"
 mkdir -p /host/dev/pts /host/dev/shm
 mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /host/dev/pts || say "mount devpts failed"
 mount -t tmpfs -o mode=1777 shm /host/dev/shm || say "mount /dev/shm failed"
-mount -t tmpfs -o mode=755 run /host/run || fail "mount /run"
-mount -t tmpfs -o mode=1777 tmp /host/tmp || fail "mount /tmp"
-[ -d /host/var/tmp ] && mount -t tmpfs -o mode=1777 vartmp /host/var/tmp
+# /run, /tmp and /var/tmp become the host's own tmpfs; the checkout, the
+# build and the kernel cache (tb.keep=A,B,..) stay visible if under them.
+KEEP=$(arg tb.keep | tr ',' ' ')
+for t in run tmp var/tmp; do
+	[ -d /host/$t ] || continue
+	mkdir -p /orig/$t
+	mount --bind /host/$t /orig/$t
+	mount -t tmpfs -o mode=1777 $t /host/$t || fail "mount tmpfs on /$t"
+	for k in $KEEP; do
+		case $k in
+		/$t/*)
+			mkdir -p "/host$k" && mount --bind "/orig$k" "/host$k" ||
+				fail "cannot keep $k visible under the tmpfs /$t"
+			;;
+		esac
+	done
+done
+chmod 755 /host/run
 [ -d /host/sys/fs/cgroup ] && mount -t cgroup2 cgroup2 /host/sys/fs/cgroup 2>/dev/null
+# After the tmpfs mounts: the state directory may be under /tmp.
+mkdir -p "/host$STATE" 2>/dev/null
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,cache=none \
+	tbstate "/host$STATE" || fail "cannot mount the state directory $STATE (9p tbstate)"
 
 # The kernel's module auto-loading runs this path in the initramfs root (the
 # kernel's root, not the chroot): hand it to the chroot's modprobe, pointed at

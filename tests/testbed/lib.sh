@@ -129,7 +129,7 @@ tb_wait_rdma_listen() {
 	tb_exec_t "$((t + 30))" "$h" bash -c '
 		end=$((SECONDS + $2))
 		while [ $SECONDS -lt $end ]; do
-			rdma resource show cm_id 2>/dev/null | grep LISTEN | grep -q "src-port $1 " && exit 0
+			rdma resource show cm_id 2>/dev/null | grep LISTEN | grep -q "src-addr [^ ]*:$1 " && exit 0
 			sleep 0.2
 		done
 		echo "no RDMA CM listener on port $1 after $2 s" >&2

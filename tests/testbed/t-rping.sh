@@ -17,8 +17,8 @@ out=$(tb_exec h2 rping -c -a "$a1" -p $PORT -C "$COUNT" -S 256 -V -v 2>&1)
 crc=$?
 tb_wait_bg "$srv" 120
 src=$?
-echo "$out" | sed 's/^/# client: /' | head -n 5
-sed 's/^/# server: /' "$log" | head -n 5
+echo "$out" | sed "s/^/# client: /" | cut -c1-100 | head -n 5
+sed "s/^/# server: /" "$log" | cut -c1-100 | head -n 5
 
 tb_ok "client exits 0" [ "$crc" = 0 ]
 tb_ok "server exits 0" [ "$src" = 0 ]

@@ -2,10 +2,9 @@
 """Build-machine side helpers of the Soft-RoCE testbed (used by testbed.sh).
 
   tbhelper.py hub STATE_DIR N [OWNER_PID]
-      The closed Ethernet segment: a learning switch on unix datagram
-      sockets. Each QEMU host sends its frames (-netdev dgram) to
-      STATE_DIR/net/hub.sock and receives on STATE_DIR/net/hN.sock. Nothing
-      reaches any real network. Doubles as the testbed's watchdog: when no
+      The closed Ethernet segment: a learning switch on a unix stream
+      socket, STATE_DIR/net/hub.sock, to which each QEMU host connects
+      (-netdev stream). Nothing reaches any real network. Doubles as the testbed's watchdog: when no
       QEMU of the testbed is left, or OWNER_PID (if given) has died, it
       stops the QEMUs and exits.
 
@@ -15,6 +14,7 @@
       its exit code; 124 on timeout, 255 when the host is gone.
 """
 import os
+import selectors
 import shlex
 import signal
 import socket
@@ -42,33 +42,129 @@ def read_pid(path):
 
 def hub(state, n, owner):
     # Relative socket paths: the state directory can be deeper than the
-    # 108 bytes a unix socket path may have.
+    # 108 bytes a unix socket path may have. Each QEMU connects with
+    # -netdev stream (frames prefixed by their 4-byte big-endian length);
+    # stream sockets give flow control and room for bursts, where unix
+    # datagram sockets queue only net.unix.max_dgram_qlen (10) frames.
     os.chdir(state)
-    peers = ["net/h%d.sock" % i for i in range(1, n + 1)]
     qpids = ["hosts/h%d/qemu.pid" % i for i in range(1, n + 1)]
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     try:
         os.unlink("net/hub.sock")
     except FileNotFoundError:
         pass
-    s.bind("net/hub.sock")
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-    s.settimeout(1.0)
+    ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    ls.bind("net/hub.sock")
+    ls.listen(16)
+    ls.setblocking(False)
+    sel = selectors.DefaultSelector()
+    sel.register(ls, selectors.EVENT_READ)
+    inbuf = {}   # conn -> bytearray of received, not yet complete data
+    outbuf = {}  # conn -> bytearray of frames waiting to be sent
+    macs = {}    # MAC -> conn
     with open("net/hub.ready", "w") as f:
         f.write("%d\n" % os.getpid())
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    macs = {}
+    MAX_PENDING = 8 << 20
+
+    def drop(c):
+        sel.unregister(c)
+        c.close()
+        inbuf.pop(c, None)
+        outbuf.pop(c, None)
+        for m in [m for m, o in macs.items() if o is c]:
+            del macs[m]
+
+    def want_write(c, on):
+        sel.modify(c, selectors.EVENT_READ | (selectors.EVENT_WRITE if on else 0))
+
+    def send(c, data):
+        ob = outbuf.get(c)
+        if ob is None:
+            return
+        if ob:
+            if len(ob) < MAX_PENDING:  # else: that host is stuck, drop the frame
+                ob += data
+            return
+        try:
+            k = c.send(data)
+        except BlockingIOError:
+            k = 0
+        except OSError:
+            drop(c)
+            return
+        if k < len(data):
+            ob += data[k:]
+            want_write(c, True)
+
+    def forward(src, frame):
+        if len(frame) < 14:
+            return
+        macs[frame[6:12]] = src
+        dst = frame[0:6]
+        data = len(frame).to_bytes(4, "big") + frame
+        o = macs.get(dst) if not dst[0] & 1 else None
+        if o is not None:
+            if o is not src:
+                send(o, data)
+            return
+        for o in list(outbuf):
+            if o is not src:
+                send(o, data)
+
     started = time.monotonic()
     last_check = started
     while True:
-        try:
-            frame, src = s.recvfrom(65536)
-        except socket.timeout:
-            frame = None
+        for key, ev in sel.select(timeout=1.0):
+            c = key.fileobj
+            if c is ls:
+                try:
+                    nc, _ = ls.accept()
+                except OSError:
+                    continue
+                nc.setblocking(False)
+                inbuf[nc] = bytearray()
+                outbuf[nc] = bytearray()
+                sel.register(nc, selectors.EVENT_READ)
+                continue
+            if c not in inbuf:
+                continue
+            if ev & selectors.EVENT_WRITE:
+                ob = outbuf[c]
+                try:
+                    k = c.send(ob)
+                except BlockingIOError:
+                    k = 0
+                except OSError:
+                    drop(c)
+                    continue
+                del ob[:k]
+                if not ob:
+                    want_write(c, False)
+            if ev & selectors.EVENT_READ:
+                try:
+                    data = c.recv(1 << 18)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = b""
+                if not data:
+                    drop(c)
+                    continue
+                ib = inbuf[c]
+                ib += data
+                while len(ib) >= 4:
+                    ln = int.from_bytes(ib[:4], "big")
+                    if len(ib) < 4 + ln:
+                        break
+                    frame = bytes(ib[4:4 + ln])
+                    del ib[:4 + ln]
+                    forward(c, frame)
+                    if c not in inbuf:
+                        break
         now = time.monotonic()
         if now - last_check >= 2.0:
             last_check = now
-            alive = [p for p in map(lambda q: read_pid(q), qpids) if p and pid_alive(p)]
+            alive = [p for p in map(read_pid, qpids) if p and pid_alive(p)]
             if owner and not pid_alive(owner):
                 for p in alive:
                     try:
@@ -78,23 +174,6 @@ def hub(state, n, owner):
                 sys.exit(0)
             if not alive and now - started > 60:
                 sys.exit(0)
-        if not frame or len(frame) < 14:
-            continue
-        if isinstance(src, bytes):
-            src = src.decode(errors="replace")
-        macs[frame[6:12]] = src
-        dst = frame[0:6]
-        if not dst[0] & 1 and dst in macs:
-            outs = [macs[dst]]
-        else:
-            outs = peers
-        for p in outs:
-            if p == src:
-                continue
-            try:
-                s.sendto(frame, p)
-            except OSError:
-                pass  # that host is not (yet / any more) there
 
 
 def console_tail(hdir, lines=30):

@@ -58,6 +58,9 @@ kernel_pkg_version() {
 cmd_fetch_kernel() {
 	local ver log tmp
 	mkdir -p "$CACHE" 2>/dev/null || die "cannot create the kernel cache $CACHE (set VMIG_TESTBED_CACHE)"
+	# One fetch at a time (two testbeds may come up at once on a new machine).
+	exec 8>>"$CACHE/.lock"
+	flock -w 600 8 || die "the kernel cache $CACHE stays locked"
 	ver=$(kernel_pkg_version)
 	if [ -z "$ver" ]; then
 		# No apt lists: use what the cache holds.
@@ -94,6 +97,7 @@ cmd_fetch_kernel() {
 		mv "$KROOT/tbbin/modprobe.tmp" "$KROOT/tbbin/modprobe"
 	fi
 	build_initrd
+	exec 8>&-
 }
 
 build_initrd() {
@@ -235,10 +239,10 @@ start_host() {
 		-chardev "file,id=con0,path=hosts/$h/console.log" -serial chardev:con0 \
 		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
 		-virtfs "local,path=$STATE,mount_tag=tbstate,security_model=none,multidevs=remap" \
-		-netdev "dgram,id=n0,local.type=unix,local.path=net/$h.sock,remote.type=unix,remote.path=net/hub.sock" \
+		-netdev "stream,id=n0,server=off,addr.type=unix,addr.path=net/hub.sock" \
 		-device "virtio-net-pci,netdev=n0,mac=$mac" \
 		-device virtio-rng-pci \
-		-append "console=ttyS0 loglevel=4 panic=-1 tb.state=$STATE tb.host=$h tb.addr=$(host_addr "$h") tb.kroot=$KROOT tb.bin=$KROOT/tbbin tb.stage2=$TB_HERE/guest-init.sh " \
+		-append "console=ttyS0 loglevel=4 panic=-1 tb.state=$STATE tb.host=$h tb.addr=$(host_addr "$h") tb.kroot=$KROOT tb.bin=$KROOT/tbbin tb.stage2=$TB_HERE/guest-init.sh tb.keep=$TB_HERE,$VMIG_SRC,$VMIG_BUILD_DIR,$KROOT " \
 		</dev/null >"$hd/qemu.log" 2>&1) &
 	# setsid in a non-leader subshell does not fork: $! is QEMU's pid.
 	echo $! >"$hd/qemu.pid"
@@ -354,6 +358,8 @@ cmd_status() {
 
 [ $# -ge 1 ] || usage
 STATE=$(realpath -m "$STATE")
+VMIG_SRC=$(realpath -m "$VMIG_SRC")
+VMIG_BUILD_DIR=$(realpath -m "$VMIG_BUILD_DIR")
 c=$1
 shift
 case $c in
