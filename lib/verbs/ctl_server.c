@@ -236,6 +236,10 @@ static int dispatch(struct vmig_req *r)
 	case VMIG__CTL_TYPE__CTL_DRAINED:
 	case VMIG__CTL_TYPE__CTL_RECONNECT_INFO:
 	case VMIG__CTL_TYPE__CTL_FORWARD:
+	case VMIG__CTL_TYPE__CTL_MIG_PREPARE:
+	case VMIG__CTL_TYPE__CTL_MIG_FILE:
+	case VMIG__CTL_TYPE__CTL_MIG_RESTORE:
+	case VMIG__CTL_TYPE__CTL_MIG_ABORT:
 	case _VMIG__CTL_TYPE_IS_INT_SIZE:
 		break;
 	}
