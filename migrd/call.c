@@ -92,13 +92,11 @@ out:
 	return ret;
 }
 
-int migrd_call_peer(const char *addr, uint16_t port, const char *host,
-		    const struct migrd_key *key, const Vmig__CtlMsg *req,
-		    int connect_timeout_ms, int timeout_ms,
-		    Vmig__CtlMsg **reply, char *err, size_t err_len)
+int migrd_peer_open(const char *addr, uint16_t port, const char *host,
+		    const struct migrd_key *key, int connect_timeout_ms,
+		    int timeout_ms, char *err, size_t err_len)
 {
 	char peer[MIGRD_NAME_MAX], why[256] = "";
-	Vmig__CtlMsg *in = NULL;
 	int fd, ret;
 
 	fd = vmig_tcp_connect(addr, port, connect_timeout_ms);
@@ -117,7 +115,8 @@ int migrd_call_peer(const char *addr, uint16_t port, const char *host,
 	if (ret) {
 		snprintf(err, err_len, "migrd at %s:%u: handshake: %s", addr,
 			 port, strerror(-ret));
-		goto out;
+		close(fd);
+		return ret;
 	}
 	ret = migrd_auth_client(fd, key, host, peer, sizeof(peer), why,
 				sizeof(why));
@@ -126,22 +125,49 @@ int migrd_call_peer(const char *addr, uint16_t port, const char *host,
 		snprintf(err, err_len, "migrd at %s:%u: authentication: %s",
 			 addr, port,
 			 ret == -ETIMEDOUT ? "no answer in time" : why);
-		goto out;
+		close(fd);
+		return ret;
 	}
-	if (!req)	/* a ping: authentication was the answer */
-		goto out;
-	ret = vmig_ctl_send(fd, req);
+	return fd;
+}
+
+int migrd_peer_request(int fd, const Vmig__CtlMsg *req, Vmig__CtlMsg **reply,
+		       char *err, size_t err_len)
+{
+	Vmig__CtlMsg *in = NULL;
+	int ret = vmig_ctl_send(fd, req);
+
 	if (!ret)
 		ret = recv_one(fd, &in);
 	if (ret) {
-		snprintf(err, err_len, "migrd %s at %s:%u: %s", peer, addr,
-			 port,
+		snprintf(err, err_len, "%s",
 			 ret == -ETIMEDOUT ? "no answer in time" :
 					     strerror(-ret));
-		goto out;
+		return ret;
 	}
 	*reply = in;
-out:
+	return 0;
+}
+
+int migrd_call_peer(const char *addr, uint16_t port, const char *host,
+		    const struct migrd_key *key, const Vmig__CtlMsg *req,
+		    int connect_timeout_ms, int timeout_ms,
+		    Vmig__CtlMsg **reply, char *err, size_t err_len)
+{
+	char why[256];
+	int fd, ret;
+
+	fd = migrd_peer_open(addr, port, host, key, connect_timeout_ms,
+			     timeout_ms, err, err_len);
+	if (fd < 0)
+		return fd;
+	ret = 0;
+	if (req) {
+		ret = migrd_peer_request(fd, req, reply, why, sizeof(why));
+		if (ret)
+			snprintf(err, err_len, "migrd at %s:%u: %s", addr,
+				 port, why);
+	}
 	close(fd);
 	return ret;
 }

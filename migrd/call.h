@@ -20,6 +20,15 @@ int migrd_call_shim(const char *path, const char *host,
 		    const Vmig__CtlMsg *req, int timeout_ms,
 		    Vmig__CtlMsg **reply, char *err, size_t err_len);
 
+/* A session with another migrd: connected and authenticated, every
+ * exchange on it bounded by timeout_ms. Returns the fd or -errno. */
+int migrd_peer_open(const char *addr, uint16_t port, const char *host,
+		    const struct migrd_key *key, int connect_timeout_ms,
+		    int timeout_ms, char *err, size_t err_len);
+/* One request, one reply on a session. */
+int migrd_peer_request(int fd, const Vmig__CtlMsg *req, Vmig__CtlMsg **reply,
+		       char *err, size_t err_len);
+
 /* -EACCES when authentication failed either way. req NULL: only
  * authenticate (a ping), *reply stays NULL. */
 int migrd_call_peer(const char *addr, uint16_t port, const char *host,

@@ -47,6 +47,9 @@ void migrd_config_init(struct migrd_config *cfg)
 			 MIGRD_DEFAULT_RUN_DIR);
 	cfg->forward_timeout_ms = 5000;
 	cfg->connect_timeout_ms = 2000;
+	snprintf(cfg->backend, sizeof(cfg->backend), "none");
+	cfg->drain_timeout_ms = 10000;
+	cfg->restore_timeout_ms = 60000;
 }
 
 bool migrd_name_valid(const char *name)
@@ -186,15 +189,38 @@ static int parse_line(struct migrd_config *cfg, char *key, char *val,
 				    "line %d: key_file must be an absolute path",
 				    lineno);
 	} else if (!strcmp(key, "forward_timeout_ms") ||
-		   !strcmp(key, "connect_timeout_ms")) {
+		   !strcmp(key, "connect_timeout_ms") ||
+		   !strcmp(key, "drain_timeout_ms") ||
+		   !strcmp(key, "restore_timeout_ms")) {
 		if (parse_uint(val, 10, 600000, &x))
 			return fail(err, err_len,
 				    "line %d: %s must be 10..600000", lineno,
 				    key);
 		if (key[0] == 'f')
 			cfg->forward_timeout_ms = (unsigned int)x;
-		else
+		else if (key[0] == 'c')
 			cfg->connect_timeout_ms = (unsigned int)x;
+		else if (key[0] == 'd')
+			cfg->drain_timeout_ms = (unsigned int)x;
+		else
+			cfg->restore_timeout_ms = (unsigned int)x;
+	} else if (!strcmp(key, "backend")) {
+		if (strcmp(val, "none") && strcmp(val, "exec"))
+			return fail(err, err_len,
+				    "line %d: backend must be none or exec",
+				    lineno);
+		strcpy(cfg->backend, val);
+	} else if (!strcmp(key, "backend_exec")) {
+		if (set_path(cfg->backend_exec, val))
+			return fail(err, err_len,
+				    "line %d: backend_exec must be an absolute path",
+				    lineno);
+	} else if (!strcmp(key, "image_dir")) {
+		if (strlen(val) > MIGRD_PATH_MAX - 40 ||
+		    set_path(cfg->image_dir, val))
+			return fail(err, err_len,
+				    "line %d: image_dir must be an absolute path of at most %d characters",
+				    lineno, MIGRD_PATH_MAX - 40);
 	} else if (!strncmp(key, "peer.", 5)) {
 		struct migrd_host *h;
 		const char *name = key + 5;
@@ -303,6 +329,9 @@ int migrd_config_check(const struct migrd_config *cfg, char *err,
 			    "key_file is required (peers authenticate with it)");
 	if (!migrd_name_valid(cfg->host))
 		return fail(err, err_len, "bad host name '%s'", cfg->host);
+	if (!strcmp(cfg->backend, "exec") && !cfg->backend_exec[0])
+		return fail(err, err_len,
+			    "backend = exec needs backend_exec = PROGRAM");
 	return 0;
 }
 

@@ -10,6 +10,14 @@
  *   forward_timeout_ms = 5000    bound on a delivery to shims or a host
  *   connect_timeout_ms = 2000    bound on connecting to another migrd
  *   peer.h2 = 10.77.0.2[:port]   the cluster's hosts (this one may be listed)
+ *   backend = exec               how guests are dumped and restored: none,
+ *                                or exec (backend_exec PROG dump|restore
+ *                                GUEST DIR; migrd/backend-criu.sh runs
+ *                                vmig-guest, i.e. CRIU)
+ *   backend_exec = /usr/lib/vmigrate/backend-criu.sh
+ *   image_dir = /run/vmig/images checkpoints, outgoing and incoming
+ *   drain_timeout_ms = 10000     bound on a suspend (drain) of the shims
+ *   restore_timeout_ms = 60000   bound on a dump, restore, re-registration
  *
  * '#' starts a comment; blank lines are ignored; unknown keys are errors.
  */
@@ -45,6 +53,11 @@ struct migrd_config {
 	unsigned int connect_timeout_ms;
 	struct migrd_host hosts[MIGRD_MAX_HOSTS];
 	int n_hosts;
+	char backend[16];
+	char backend_exec[MIGRD_PATH_MAX];
+	char image_dir[MIGRD_PATH_MAX];
+	unsigned int drain_timeout_ms;
+	unsigned int restore_timeout_ms;
 };
 
 /* Defaults: hostname, 0.0.0.0:7410, $VMIG_RUN_DIR or /run/vmig. */

@@ -13,6 +13,7 @@
 #define LOG_PREFIX "migrd: ctl: "
 #include "ctl_server.h"
 #include "ctlmsg.h"
+#include "images.h"
 #include "log.h"
 #include "msg.h"
 #include "relay.h"
@@ -234,6 +235,17 @@ static Vmig__CtlMsg *handle(struct conn *c, const Vmig__CtlMsg *m)
 	case VMIG__CTL_TYPE__CTL_HELLO:
 		return migrd_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_STATE,
 				       0, "HELLO already done");
+	case VMIG__CTL_TYPE__CTL_MIG_PREPARE:
+	case VMIG__CTL_TYPE__CTL_MIG_FILE:
+	case VMIG__CTL_TYPE__CTL_MIG_RESTORE:
+	case VMIG__CTL_TYPE__CTL_MIG_ABORT:
+		/* only an authenticated migrd moves guests here */
+		if (c->role != VMIG__ROLE__ROLE_MIGRD)
+			return migrd_msg_error(m->seq,
+					       VMIG__ERR_CLASS__ERR_BAD_REQUEST,
+					       0, "%s comes from another migrd only",
+					       vmig_ctl_type_name(m->type));
+		return migrd_incoming_handle(c->d, m);
 	case VMIG__CTL_TYPE__CTL_NONE:
 	case VMIG__CTL_TYPE__CTL_ERROR:
 	case VMIG__CTL_TYPE__CTL_OK:

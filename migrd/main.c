@@ -210,6 +210,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	d.key.key = d.key_buf;
+	if (!d.cfg.image_dir[0])
+		snprintf(d.cfg.image_dir, sizeof(d.cfg.image_dir), "%.*s/images",
+			 (int)sizeof(d.cfg.image_dir) - 8, d.cfg.run_dir);
 
 	signal(SIGPIPE, SIG_IGN);
 	sigaction(SIGTERM, &sa, NULL);

@@ -20,34 +20,9 @@
 #include "ctlmsg.h"
 #include "log.h"
 #include "migrate.h"
+#include "migrate_priv.h"
 #include "migrd.h"
 #include "relay.h"
-
-#define MAX_MIGS 64
-
-struct migrd_mig {
-	char guest[MIGRD_NAME_MAX];
-	char host[MIGRD_NAME_MAX];	/* destination */
-	enum migrd_mig_state state;
-	enum migrd_mig_state failed_in;	/* phase that failed */
-	char reason[256];
-	bool cancel;			/* requested, seen between phases */
-	uint64_t start_us, end_us;
-	uint64_t phase_start_us[MIGRD_MIG__COUNT];
-	uint64_t phase_us[MIGRD_MIG__COUNT];
-	uint32_t processes;
-	uint32_t connections;
-	uint64_t bytes_sent, bytes_remaining;
-	uint32_t precopy_rounds;
-	uint64_t downtime_us;
-};
-
-struct migrd_mig_table {
-	struct migrd *d;
-	pthread_mutex_t lock;
-	struct migrd_mig migs[MAX_MIGS];	/* state NONE: free slot */
-	int n;
-};
 
 static const char *const state_names[MIGRD_MIG__COUNT] = {
 	[MIGRD_MIG_NONE] = "none",
@@ -186,9 +161,9 @@ static json_t *mig_json(const struct migrd_mig *m)
  * The one place a migration changes state. Returns -EINVAL (and logs) for
  * a transition the machine does not allow.
  */
-static int set_state(struct migrd_mig_table *t, struct migrd_mig *m,
-		     enum migrd_mig_state old, enum migrd_mig_state new_state,
-		     const char *reason)
+int migrd_mig_set_state(struct migrd_mig_table *t, struct migrd_mig *m,
+			enum migrd_mig_state old,
+			enum migrd_mig_state new_state, const char *reason)
 {
 	uint64_t now = now_us();
 	json_t *ev;
@@ -224,7 +199,8 @@ static int set_state(struct migrd_mig_table *t, struct migrd_mig *m,
 	return 0;
 }
 
-static bool cancel_requested(struct migrd_mig_table *t, struct migrd_mig *m)
+bool migrd_mig_cancel_requested(struct migrd_mig_table *t,
+				struct migrd_mig *m)
 {
 	bool c;
 
@@ -232,67 +208,6 @@ static bool cancel_requested(struct migrd_mig_table *t, struct migrd_mig *m)
 	c = m->cancel;
 	pthread_mutex_unlock(&t->lock);
 	return c;
-}
-
-/* Setup: the guest's shims answer, the destination's migrd authenticates
- * us and answers. Nothing is changed on either host. */
-static int phase_setup(struct migrd_mig_table *t, struct migrd_mig *m,
-		       char *err, size_t err_len)
-{
-	struct migrd *d = t->d;
-	const struct migrd_host *h = migrd_config_find_host(&d->cfg, m->host);
-	Vmig__CtlMsg req = VMIG__CTL_MSG__INIT, inner = VMIG__CTL_MSG__INIT;
-	Vmig__Forward fw = VMIG__FORWARD__INIT;
-	Vmig__CtlMsg *reply = NULL;
-	size_t i;
-	int ret;
-
-	req.has_type = inner.has_type = 1;
-	req.type = VMIG__CTL_TYPE__CTL_FORWARD;
-	inner.type = VMIG__CTL_TYPE__CTL_STATE;
-	req.forward = &fw;
-	fw.inner = &inner;
-	fw.dest_guest = m->guest;
-	reply = migrd_relay_forward(d, &req, true, 0);
-	if (!reply)
-		return -ENOMEM;
-	if (reply->type != VMIG__CTL_TYPE__CTL_OK) {
-		snprintf(err, err_len, "guest %s: %s", m->guest,
-			 reply->error && reply->error->desc ?
-				 reply->error->desc : "no answer");
-		vmig_ctl_free(reply);
-		return -ENOENT;
-	}
-	/* every process of the guest must answer, or it cannot move */
-	for (i = 0; i < reply->n_replies; i++) {
-		const Vmig__CtlMsg *r = reply->replies[i];
-
-		if (r->type == VMIG__CTL_TYPE__CTL_ERROR) {
-			snprintf(err, err_len, "guest %s: %s", m->guest,
-				 r->error && r->error->desc ? r->error->desc :
-							      "a process did not answer");
-			vmig_ctl_free(reply);
-			return -EHOSTUNREACH;
-		}
-	}
-	pthread_mutex_lock(&t->lock);
-	m->processes = (uint32_t)reply->n_replies;
-	for (i = 0; i < reply->n_replies; i++)
-		if (reply->replies[i]->state)
-			m->connections += reply->replies[i]->state->n_conns;
-	pthread_mutex_unlock(&t->lock);
-	vmig_ctl_free(reply);
-	reply = NULL;
-
-	if (!h)
-		return -EINVAL;	/* checked at start; the config is fixed */
-	/* req NULL: authenticate only, which proves the host is there */
-	ret = migrd_call_peer(h->addr, h->port, d->cfg.host, &d->key, NULL,
-			      (int)d->cfg.connect_timeout_ms,
-			      (int)d->cfg.forward_timeout_ms, &reply, err,
-			      err_len);
-	vmig_ctl_free(reply);
-	return ret;
 }
 
 struct mig_job {
@@ -305,27 +220,9 @@ static void *job_run(void *arg)
 	struct mig_job *job = arg;
 	struct migrd_mig_table *t = job->t;
 	struct migrd_mig *m = job->m;
-	char err[256] = "";
-	int ret;
 
 	free(job);
-	ret = phase_setup(t, m, err, sizeof(err));
-	if (cancel_requested(t, m)) {
-		set_state(t, m, MIGRD_MIG_SETUP, MIGRD_MIG_CANCELLING, NULL);
-		set_state(t, m, MIGRD_MIG_CANCELLING, MIGRD_MIG_CANCELLED,
-			  "cancelled by request; the guest runs on the source");
-		return NULL;
-	}
-	if (ret) {
-		set_state(t, m, MIGRD_MIG_SETUP, MIGRD_MIG_FAILED,
-			  err[0] ? err : strerror(-ret));
-		return NULL;
-	}
-	if (set_state(t, m, MIGRD_MIG_SETUP, MIGRD_MIG_PRECOPY, NULL))
-		return NULL;
-	/* the CRIU backend takes over from here (migrd/criu.c, to come) */
-	set_state(t, m, MIGRD_MIG_PRECOPY, MIGRD_MIG_FAILED,
-		  "the CRIU backend is not built yet; nothing was suspended, the guest runs on the source");
+	migrd_mig_run(t, m);
 	return NULL;
 }
 
@@ -409,7 +306,7 @@ int migrd_mig_start(struct migrd_mig_table *t, const char *guest,
 	m->start_us = now_us();
 	pthread_mutex_unlock(&t->lock);
 
-	set_state(t, m, MIGRD_MIG_NONE, MIGRD_MIG_SETUP, NULL);
+	migrd_mig_set_state(t, m, MIGRD_MIG_NONE, MIGRD_MIG_SETUP, NULL);
 	job->t = t;
 	job->m = m;
 	pthread_attr_init(&attr);
@@ -418,7 +315,7 @@ int migrd_mig_start(struct migrd_mig_table *t, const char *guest,
 	pthread_attr_destroy(&attr);
 	if (ret) {
 		free(job);
-		set_state(t, m, MIGRD_MIG_SETUP, MIGRD_MIG_FAILED,
+		migrd_mig_set_state(t, m, MIGRD_MIG_SETUP, MIGRD_MIG_FAILED,
 			  "cannot start a thread");
 	}
 	return 0;

@@ -47,7 +47,7 @@ bool migrd_addr_is_local(const char *addr)
 }
 
 /* RoCE v2 GIDs are IP addresses: IPv4-mapped or plain IPv6. */
-static Vmig__ErrClass gid_to_addr(const ProtobufCBinaryData *gid, char *addr,
+Vmig__ErrClass migrd_gid_to_addr(const ProtobufCBinaryData *gid, char *addr,
 				  char *err, size_t err_len)
 {
 	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
@@ -93,7 +93,7 @@ Vmig__ErrClass migrd_relay_resolve(const struct migrd_config *cfg,
 		return 0;
 	}
 	if (fw->has_dest_gid) {
-		cls = gid_to_addr(&fw->dest_gid, addr, err, err_len);
+		cls = migrd_gid_to_addr(&fw->dest_gid, addr, err, err_len);
 		if (cls)
 			return cls;
 	} else {

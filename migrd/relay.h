@@ -24,6 +24,11 @@ struct migrd_dest {
 	uint16_t port;
 };
 
+/* The host address in a RoCE v2 GID (addr: MIGRD_ADDR_MAX bytes); an
+ * error class with err filled for a GID without one. */
+Vmig__ErrClass migrd_gid_to_addr(const ProtobufCBinaryData *gid, char *addr,
+				 char *err, size_t err_len);
+
 /* Whether addr is one of this machine's addresses. */
 typedef bool (*migrd_is_local_fn)(const char *addr);
 bool migrd_addr_is_local(const char *addr);

@@ -4,7 +4,9 @@
  * (and besides) the real shim:
  *
  *   migrd-probe shim GUEST       register with migrd as a shim of GUEST,
- *                                answer HELLO and STATE until killed
+ *                                answer HELLO, STATE (no connections),
+ *                                SUSPEND (DRAINED), anything else (OK)
+ *                                until killed; writes probe-GUEST.pid
  *   migrd-probe forward [--host H | --gid GID] [--guest G] [--timeout MS]
  *                                FORWARD a STATE request, print the replies
  *
@@ -81,6 +83,9 @@ static void serve_one(int fd, const char *guest)
 			h.role = VMIG__ROLE__ROLE_SHIM;
 			h.pid = (uint32_t)getpid();
 			break;
+		case VMIG__CTL_TYPE__CTL_SUSPEND:
+			out.type = VMIG__CTL_TYPE__CTL_DRAINED;
+			break;
 		case VMIG__CTL_TYPE__CTL_STATE:
 			out.type = VMIG__CTL_TYPE__CTL_STATE;
 			out.state = &st;
@@ -120,6 +125,16 @@ static int cmd_shim(const char *guest)
 	    r->type != VMIG__CTL_TYPE__CTL_HELLO) {
 		fprintf(stderr, "migrd-probe: registration failed\n");
 		return 2;
+	}
+	/* for test backends that stop and restart this stand-in */
+	snprintf(path, sizeof(path), "%s/probe-%s.pid", run_dir, guest);
+	{
+		FILE *f = fopen(path, "w");
+
+		if (f) {
+			fprintf(f, "%d\n", getpid());
+			fclose(f);
+		}
 	}
 	printf("probe shim: registered pid %d guest %s with migrd of %s\n",
 	       getpid(), guest, r->hello && r->hello->host ? r->hello->host : "?");

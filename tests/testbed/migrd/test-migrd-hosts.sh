@@ -13,7 +13,7 @@ export VMIG_TB_OWNER=$$
 TB=$SRC/tests/testbed/testbed.sh
 MIGRD=$BUILD/migrd/migrd
 VMIGRATE=$BUILD/tools/vmigrate
-PROBE=$BUILD/tests/testbed/migrd/migrd-probe
+PROBE=$BUILD/tests/unit/migrd-probe
 SH=$VMIG_TESTBED_DIR/shared
 
 n=0

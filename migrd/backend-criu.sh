@@ -1,0 +1,19 @@
+#!/bin/sh
+# migrd's exec backend for process guests: CRIU through vmig-guest.
+#   backend-criu.sh dump GUEST DIR      checkpoint the guest into DIR
+#   backend-criu.sh restore GUEST DIR   restore it from DIR on this host
+# migrd sets VMIG_RUN_DIR and VMIG_HOST. The last line of output is the
+# error migrd reports when this fails.
+set -eu
+[ $# -eq 3 ] || { echo "usage: $0 dump|restore GUEST DIR" >&2; exit 2; }
+here=$(cd "$(dirname "$0")" && pwd)
+vg=
+for c in "$here/../tools/vmig-guest" "$here/vmig-guest" "$(command -v vmig-guest || true)"; do
+	[ -n "$c" ] && [ -x "$c" ] && { vg=$c; break; }
+done
+[ -n "$vg" ] || { echo "vmig-guest not found" >&2; exit 127; }
+case $1 in
+dump) exec "$vg" checkpoint "$2" "$3" ;;
+restore) exec "$vg" restore "$2" "$3" ;;
+*) echo "unknown operation $1" >&2; exit 2 ;;
+esac

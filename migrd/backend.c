@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Backends: "none" (no guest can move; the API says so) and "exec", which
+ * runs `backend_exec dump|restore GUEST DIR` with VMIG_RUN_DIR and
+ * VMIG_HOST set. migrd/backend-criu.sh is the exec program for process
+ * guests (vmig-guest, i.e. CRIU 3.17 through its swrk RPC).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOG_PREFIX "migrd: backend: "
+#include "backend.h"
+#include "config.h"
+#include "log.h"
+
+static int no_op(const struct migrd_config *cfg, const char *guest,
+		 const char *dir, char *err, size_t err_len)
+{
+	snprintf(err, err_len,
+		 "backend '%s' cannot checkpoint or restore guests (set backend = exec in migrd's config)",
+		 cfg->backend);
+	return -EOPNOTSUPP;
+}
+
+static const struct migrd_backend_ops backend_none = {
+	.name = "none",
+	.dump = no_op,
+	.restore = no_op,
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Runs the program with a bound; its last line of stderr is the error. */
+static int run_exec(const struct migrd_config *cfg, const char *op,
+		    const char *guest, const char *dir, char *err,
+		    size_t err_len)
+{
+	uint64_t deadline = now_ms() + cfg->restore_timeout_ms;
+	char out[4096];
+	size_t used = 0;
+	int p[2], status = 0, ret = 0;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		ret = -errno;
+		close(p[0]);
+		close(p[1]);
+		return ret;
+	}
+	if (pid == 0) {
+		dup2(p[1], STDERR_FILENO);
+		dup2(p[1], STDOUT_FILENO);
+		setenv("VMIG_RUN_DIR", cfg->run_dir, 1);
+		setenv("VMIG_HOST", cfg->host, 1);
+		signal(SIGPIPE, SIG_DFL);
+		execl(cfg->backend_exec, cfg->backend_exec, op, guest, dir,
+		      (char *)NULL);
+		fprintf(stderr, "cannot run %s: %m\n", cfg->backend_exec);
+		_exit(127);
+	}
+	close(p[1]);
+	for (;;) {
+		struct pollfd pfd = { .fd = p[0], .events = POLLIN };
+		int64_t left = (int64_t)(deadline - now_ms());
+		ssize_t n;
+
+		if (left <= 0) {
+			kill(pid, SIGKILL);
+			ret = -ETIMEDOUT;
+			break;
+		}
+		if (poll(&pfd, 1, (int)left) <= 0)
+			continue;
+		if (used == sizeof(out) - 1) {	/* keep the tail */
+			memmove(out, out + 2048, used - 2048);
+			used -= 2048;
+		}
+		n = read(p[0], out + used, sizeof(out) - 1 - used);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		used += n;
+	}
+	close(p[0]);
+	waitpid(pid, &status, 0);
+	out[used] = '\0';
+	while (used && out[used - 1] == '\n')
+		out[--used] = '\0';
+	if (used)
+		pr_info("%s %s %s: %s", cfg->backend_exec, op, guest, out);
+	if (ret == -ETIMEDOUT) {
+		snprintf(err, err_len, "%s %s took longer than %u ms",
+			 cfg->backend_exec, op, cfg->restore_timeout_ms);
+		return ret;
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+		const char *last = strrchr(out, '\n');
+
+		snprintf(err, err_len, "%s %s failed (%s %d)%s%s",
+			 cfg->backend_exec, op,
+			 WIFEXITED(status) ? "exit" : "signal",
+			 WIFEXITED(status) ? WEXITSTATUS(status) :
+					     WTERMSIG(status),
+			 used ? ": " : "", last ? last + 1 : out);
+		return -EIO;
+	}
+	return 0;
+}
+
+static int exec_dump(const struct migrd_config *cfg, const char *guest,
+		     const char *dir, char *err, size_t err_len)
+{
+	return run_exec(cfg, "dump", guest, dir, err, err_len);
+}
+
+static int exec_restore(const struct migrd_config *cfg, const char *guest,
+			const char *dir, char *err, size_t err_len)
+{
+	return run_exec(cfg, "restore", guest, dir, err, err_len);
+}
+
+static const struct migrd_backend_ops backend_exec = {
+	.name = "exec",
+	.dump = exec_dump,
+	.restore = exec_restore,
+};
+
+const struct migrd_backend_ops *migrd_backend_get(const struct migrd_config *cfg)
+{
+	if (!strcmp(cfg->backend, "exec"))
+		return &backend_exec;
+	return &backend_none;
+}

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Hypervisor backends: how a guest's processes are checkpointed into a
+ * directory and brought back from one. An ops table per backend; an op a
+ * backend does not fill returns -EOPNOTSUPP.
+ *
+ * The shims are suspended and torn down before dump (no HCA resources
+ * left), so the backend sees plain processes.
+ */
+#ifndef MIGRD_BACKEND_H
+#define MIGRD_BACKEND_H
+
+#include <stddef.h>
+
+struct migrd_config;
+
+struct migrd_backend_ops {
+	const char *name;
+	/* Final checkpoint of guest into dir (exists, empty); the guest's
+	 * processes stop here. */
+	int (*dump)(const struct migrd_config *cfg, const char *guest,
+		    const char *dir, char *err, size_t err_len);
+	/* Runs guest from the checkpoint in dir on this host. */
+	int (*restore)(const struct migrd_config *cfg, const char *guest,
+		       const char *dir, char *err, size_t err_len);
+};
+
+/* The table for cfg->backend (never NULL). */
+const struct migrd_backend_ops *migrd_backend_get(const struct migrd_config *cfg);
+
+#endif

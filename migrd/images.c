@@ -1,0 +1,410 @@
+// SPDX-License-Identifier: MIT
+/* Checkpoint directories: naming, shipping and receiving them. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOG_PREFIX "migrd: images: "
+#include "backend.h"
+#include "call.h"
+#include "ctlmsg.h"
+#include "images.h"
+#include "log.h"
+#include "migrd.h"
+
+#define MAX_DEPTH 8
+#define MAX_FILE_BYTES (64ull << 30)
+
+static int rm_one(const char *path, const struct stat *st, int flag,
+		  struct FTW *ftw)
+{
+	return remove(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+int migrd_rm_rf(const char *path)
+{
+	if (nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) < 0 &&
+	    errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+void migrd_images_dir(struct migrd *d, const char *kind, const char *guest,
+		      char *path, size_t len)
+{
+	snprintf(path, len, "%s/%s-%s", d->cfg.image_dir, kind, guest);
+}
+
+int migrd_images_fresh_dir(struct migrd *d, const char *kind,
+			   const char *guest, char *path, size_t len)
+{
+	migrd_images_dir(d, kind, guest, path, len);
+	if (mkdir(d->cfg.image_dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	migrd_rm_rf(path);
+	if (mkdir(path, 0700) < 0)
+		return -errno;
+	return 0;
+}
+
+bool migrd_images_name_valid(const char *rel)
+{
+	const char *p = rel, *c;
+	int depth = 0;
+
+	if (!*rel || strlen(rel) > 200)
+		return false;
+	while (*p) {
+		size_t n;
+
+		c = strchr(p, '/');
+		n = c ? (size_t)(c - p) : strlen(p);
+		if (n == 0 || (n == 1 && p[0] == '.') ||
+		    (n == 2 && p[0] == '.' && p[1] == '.') ||
+		    ++depth > MAX_DEPTH)
+			return false;
+		for (size_t i = 0; i < n; i++)
+			if (!strchr("abcdefghijklmnopqrstuvwxyz"
+				    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-",
+				    p[i]))
+				return false;
+		p += n;
+		if (*p == '/')
+			p++;
+		if (c && !*p)
+			return false;	/* trailing slash */
+	}
+	return true;
+}
+
+/* ---------------------------------------------------------------- sending */
+
+struct sender {
+	int fd;
+	const char *guest, *src_host;
+	uint64_t bytes;
+	uint8_t *buf;
+	char *err;
+	size_t err_len;
+};
+
+static int send_file(struct sender *s, const char *path, const char *rel,
+		     mode_t mode)
+{
+	Vmig__CtlMsg m = VMIG__CTL_MSG__INIT, *r = NULL;
+	Vmig__MigXfer x = VMIG__MIG_XFER__INIT;
+	uint64_t off = 0;
+	int fd, ret = 0;
+	char why[256];
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		snprintf(s->err, s->err_len, "%s: %s", path, strerror(errno));
+		return ret;
+	}
+	m.has_type = 1;
+	m.type = VMIG__CTL_TYPE__CTL_MIG_FILE;
+	m.mig = &x;
+	x.guest = (char *)s->guest;
+	x.src_host = (char *)s->src_host;
+	x.file = (char *)rel;
+	x.has_offset = x.has_data = x.has_eof = x.has_mode = 1;
+	x.mode = mode & 0777;
+	do {
+		ssize_t n = read(fd, s->buf, MIGRD_CHUNK);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			ret = -errno;
+			snprintf(s->err, s->err_len, "%s: %s", path,
+				 strerror(errno));
+			break;
+		}
+		x.offset = off;
+		x.data.data = s->buf;
+		x.data.len = (size_t)n;
+		x.eof = n < (ssize_t)MIGRD_CHUNK;
+		/* a file of exactly N chunks ends with an empty chunk */
+		ret = migrd_peer_request(s->fd, &m, &r, why, sizeof(why));
+		if (ret) {
+			snprintf(s->err, s->err_len, "sending %s: %s", rel,
+				 why);
+			break;
+		}
+		if (r->type == VMIG__CTL_TYPE__CTL_ERROR) {
+			snprintf(s->err, s->err_len, "destination refused %s: %s",
+				 rel, r->error && r->error->desc ?
+					      r->error->desc : "");
+			ret = -EIO;
+		}
+		vmig_ctl_free(r);
+		r = NULL;
+		off += n;
+		s->bytes += n;
+	} while (!ret && !x.eof);
+	close(fd);
+	return ret;
+}
+
+static int send_tree(struct sender *s, const char *dir, const char *rel,
+		     int depth)
+{
+	struct dirent *e;
+	DIR *dp;
+	int ret = 0;
+
+	if (depth > MAX_DEPTH)
+		return 0;
+	dp = opendir(dir);
+	if (!dp) {
+		snprintf(s->err, s->err_len, "%s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	while (!ret && (e = readdir(dp))) {
+		char path[PATH_MAX], r[256];
+		struct stat st;
+
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >=
+			    (int)sizeof(path) ||
+		    snprintf(r, sizeof(r), "%s%s%s", rel, *rel ? "/" : "",
+			     e->d_name) >= (int)sizeof(r) ||
+		    lstat(path, &st) < 0)
+			continue;
+		if (!migrd_images_name_valid(r)) {
+			snprintf(s->err, s->err_len,
+				 "checkpoint file name '%s' cannot be shipped",
+				 r);
+			ret = -EINVAL;
+		} else if (S_ISDIR(st.st_mode)) {
+			ret = send_tree(s, path, r, depth + 1);
+		} else if (S_ISREG(st.st_mode)) {
+			ret = send_file(s, path, r, st.st_mode);
+		}
+		/* sockets, links, devices: not part of a checkpoint */
+	}
+	closedir(dp);
+	return ret;
+}
+
+int migrd_images_send(int fd, const char *dir, const char *guest,
+		      const char *src_host, uint64_t *bytes, char *err,
+		      size_t err_len)
+{
+	struct sender s = {
+		.fd = fd, .guest = guest, .src_host = src_host,
+		.err = err, .err_len = err_len,
+	};
+	int ret;
+
+	s.buf = malloc(MIGRD_CHUNK);
+	if (!s.buf)
+		return -ENOMEM;
+	ret = send_tree(&s, dir, "", 0);
+	free(s.buf);
+	*bytes = s.bytes;
+	return ret;
+}
+
+/* -------------------------------------------------------------- receiving */
+
+static int mkdirs_for(const char *dir, const char *rel)
+{
+	char path[PATH_MAX];
+	char *slash;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, rel) >=
+	    (int)sizeof(path))
+		return -ENAMETOOLONG;
+	for (slash = path + strlen(dir) + 1; (slash = strchr(slash, '/'));
+	     slash++) {
+		*slash = '\0';
+		if (mkdir(path, 0700) < 0 && errno != EEXIST)
+			return -errno;
+		*slash = '/';
+	}
+	return 0;
+}
+
+static Vmig__CtlMsg *recv_file(struct migrd *d, const Vmig__CtlMsg *m,
+			       const char *dir)
+{
+	const Vmig__MigXfer *x = m->mig;
+	char path[PATH_MAX];
+	struct stat st;
+	int fd, flags = O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW;
+
+	if (!x->file || !migrd_images_name_valid(x->file))
+		return migrd_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_REQUEST,
+				       0, "bad file name");
+	if (!x->has_offset || x->offset > MAX_FILE_BYTES ||
+	    x->data.len > MIGRD_CHUNK)
+		return migrd_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_REQUEST,
+				       0, "bad offset or chunk size");
+	if (stat(dir, &st) < 0)
+		return migrd_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_STATE,
+				       0, "no migration of %s prepared here",
+				       x->guest);
+	if (mkdirs_for(dir, x->file) ||
+	    snprintf(path, sizeof(path), "%s/%s", dir, x->file) >=
+		    (int)sizeof(path))
+		return migrd_msg_error(m->seq, VMIG__ERR_CLASS__ERR_GENERIC,
+				       errno, "cannot create %s", x->file);
+	if (x->offset == 0)
+		flags |= O_TRUNC;
+	fd = open(path, flags, x->has_mode ? (x->mode & 0700) | 0600 : 0600);
+	if (fd < 0)
+		return migrd_msg_error(m->seq, VMIG__ERR_CLASS__ERR_GENERIC,
+				       errno, "%s: %s", x->file,
+				       strerror(errno));
+	if (x->data.len &&
+	    pwrite(fd, x->data.data, x->data.len, (off_t)x->offset) !=
+		    (ssize_t)x->data.len) {
+		int e = errno;
+
+		close(fd);
+		return migrd_msg_error(m->seq, VMIG__ERR_CLASS__ERR_GENERIC, e,
+				       "%s: %s", x->file, strerror(e));
+	}
+	close(fd);
+	return migrd_msg_new(VMIG__CTL_TYPE__CTL_OK, m->seq);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* After a restore: the guest's shims register again, here. */
+static Vmig__CtlMsg *wait_registered(struct migrd *d, const Vmig__CtlMsg *m)
+{
+	const Vmig__MigXfer *x = m->mig;
+	uint64_t deadline = now_ms() + d->cfg.restore_timeout_ms;
+	struct migrd_proc *procs = NULL;
+	Vmig__CtlMsg *r;
+	int n, i;
+
+	for (;;) {
+		n = migrd_registry_find(&d->reg, x->guest, 0, 0, &procs);
+		if (n < 0)
+			return NULL;
+		if ((uint32_t)n >= x->processes || now_ms() > deadline)
+			break;
+		free(procs);
+		procs = NULL;
+		usleep(50 * 1000);
+	}
+	if ((uint32_t)n < x->processes) {
+		free(procs);
+		return migrd_msg_error(m->seq, VMIG__ERR_CLASS__ERR_TIMEOUT, 0,
+				       "guest %s restored on %s, but only %d of %u processes registered within %u ms",
+				       x->guest, d->cfg.host, n, x->processes,
+				       d->cfg.restore_timeout_ms);
+	}
+	r = migrd_msg_new(VMIG__CTL_TYPE__CTL_OK, m->seq);
+	if (r) {
+		r->mig = malloc(sizeof(*r->mig));
+		if (r->mig) {
+			vmig__mig_xfer__init(r->mig);
+			r->mig->pids = calloc(n ? n : 1, sizeof(uint32_t));
+			for (i = 0; r->mig->pids && i < n; i++)
+				r->mig->pids[r->mig->n_pids++] =
+					(uint32_t)procs[i].pid;
+		}
+	}
+	free(procs);
+	return r;
+}
+
+Vmig__CtlMsg *migrd_incoming_handle(struct migrd *d, const Vmig__CtlMsg *m)
+{
+	const Vmig__MigXfer *x = m->mig;
+	struct migrd_proc *procs = NULL;
+	char dir[PATH_MAX], err[512];
+	int n, ret;
+
+	if (!x || !x->guest || !migrd_name_valid(x->guest))
+		return migrd_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_REQUEST,
+				       0, "%s without a valid guest name",
+				       vmig_ctl_type_name(m->type));
+	migrd_images_dir(d, "in", x->guest, dir, sizeof(dir));
+	switch (m->type) {
+	case VMIG__CTL_TYPE__CTL_MIG_PREPARE:
+		n = migrd_registry_find(&d->reg, x->guest, 0, 0, &procs);
+		free(procs);
+		if (n > 0)
+			return migrd_msg_error(m->seq,
+					       VMIG__ERR_CLASS__ERR_BAD_STATE, 0,
+					       "a guest %s already runs on %s",
+					       x->guest, d->cfg.host);
+		if (!strcmp(migrd_backend_get(&d->cfg)->name, "none"))
+			return migrd_msg_error(m->seq,
+					       VMIG__ERR_CLASS__ERR_BAD_STATE, 0,
+					       "host %s has no backend to restore guests (backend = none)",
+					       d->cfg.host);
+		ret = migrd_images_fresh_dir(d, "in", x->guest, dir,
+					     sizeof(dir));
+		if (ret)
+			return migrd_msg_error(m->seq,
+					       VMIG__ERR_CLASS__ERR_GENERIC,
+					       -ret, "%s: %s", dir,
+					       strerror(-ret));
+		pr_info("guest %s coming from %s", x->guest,
+			x->src_host ? x->src_host : "?");
+		return migrd_msg_new(VMIG__CTL_TYPE__CTL_OK, m->seq);
+	case VMIG__CTL_TYPE__CTL_MIG_FILE:
+		return recv_file(d, m, dir);
+	case VMIG__CTL_TYPE__CTL_MIG_RESTORE:
+		if (x->processes > 4096)
+			return migrd_msg_error(m->seq,
+					       VMIG__ERR_CLASS__ERR_BAD_REQUEST,
+					       0, "processes out of range");
+		ret = migrd_backend_get(&d->cfg)->restore(&d->cfg, x->guest,
+							 dir, err,
+							 sizeof(err));
+		if (ret)
+			return migrd_msg_error(m->seq,
+					       VMIG__ERR_CLASS__ERR_GENERIC,
+					       -ret, "restore on %s: %s",
+					       d->cfg.host, err);
+		pr_info("guest %s restored from %s", x->guest, dir);
+		return wait_registered(d, m);
+	case VMIG__CTL_TYPE__CTL_MIG_ABORT:
+		migrd_rm_rf(dir);
+		pr_info("incoming guest %s dropped", x->guest);
+		return migrd_msg_new(VMIG__CTL_TYPE__CTL_OK, m->seq);
+	case VMIG__CTL_TYPE__CTL_NONE:
+	case VMIG__CTL_TYPE__CTL_HELLO:
+	case VMIG__CTL_TYPE__CTL_ERROR:
+	case VMIG__CTL_TYPE__CTL_OK:
+	case VMIG__CTL_TYPE__CTL_STATE:
+	case VMIG__CTL_TYPE__CTL_SUSPEND:
+	case VMIG__CTL_TYPE__CTL_DRAINED:
+	case VMIG__CTL_TYPE__CTL_CAPTURE:
+	case VMIG__CTL_TYPE__CTL_TEARDOWN:
+	case VMIG__CTL_TYPE__CTL_RESTORE:
+	case VMIG__CTL_TYPE__CTL_RECONNECT_INFO:
+	case VMIG__CTL_TYPE__CTL_RECONNECT:
+	case VMIG__CTL_TYPE__CTL_RESUME:
+	case VMIG__CTL_TYPE__CTL_FORWARD:
+	case VMIG__CTL_TYPE__CTL_ABORT:
+	case _VMIG__CTL_TYPE_IS_INT_SIZE:
+		break;
+	}
+	return migrd_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
+			       "not a migration message");
+}

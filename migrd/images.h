@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Checkpoint directories: where they live (image_dir/out-GUEST on the
+ * source, image_dir/in-GUEST on the destination), shipping one to another
+ * migrd as CTL_MIG_FILE chunks, and receiving it with every name checked.
+ */
+#ifndef MIGRD_IMAGES_H
+#define MIGRD_IMAGES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "msg.h"
+
+struct migrd;
+
+#define MIGRD_CHUNK (1u << 20)
+
+/* image_dir/<kind>-<guest>, created empty (an old one is removed). */
+int migrd_images_fresh_dir(struct migrd *d, const char *kind,
+			   const char *guest, char *path, size_t len);
+void migrd_images_dir(struct migrd *d, const char *kind, const char *guest,
+		      char *path, size_t len);
+int migrd_rm_rf(const char *path);
+/* A relative path of [A-Za-z0-9._-] components, no "." or "..". */
+bool migrd_images_name_valid(const char *rel);
+
+/* Sends every regular file under dir on a peer session; *bytes counts the
+ * payload. */
+int migrd_images_send(int fd, const char *dir, const char *guest,
+		      const char *src_host, uint64_t *bytes, char *err,
+		      size_t err_len);
+
+/* Destination: CTL_MIG_PREPARE, FILE, RESTORE, ABORT from a peer migrd. */
+Vmig__CtlMsg *migrd_incoming_handle(struct migrd *d, const Vmig__CtlMsg *m);
+
+#endif

@@ -1,0 +1,724 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The phases of a migration, source side, in time order (DESIGN.md
+ * section 1): setup, precopy, suspend, teardown, dump, transfer, restore,
+ * reconnect, resume. The destination migrd only serves requests
+ * (images.c); this host drives the guest's shims, the peers' shims on
+ * their hosts (through FORWARD) and the destination.
+ *
+ * Rollback: anything that fails before the guest runs on the destination
+ * puts it back on the source: suspended shims are aborted; torn-down ones
+ * restored and reconnected; a dumped guest restored from its checkpoint
+ * here. Once restored on the destination the guest stays there; a failure
+ * after that is reported, not undone.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOG_PREFIX "migrd: migrate: "
+#include "backend.h"
+#include "call.h"
+#include "ctlmsg.h"
+#include "images.h"
+#include "log.h"
+#include "migrate_priv.h"
+#include "migrd.h"
+#include "relay.h"
+
+/* A process on another host (or in another guest here) that holds the
+ * other end of some of the guest's connections. */
+struct mig_peer {
+	char host[MIGRD_ADDR_MAX];	/* for FORWARD dest_host */
+	uint32_t pid;
+	Vmig__Endpoint **ours;		/* the guest's ends it talks to */
+	size_t n_ours;
+	bool suspended;
+};
+
+struct mig_run {
+	struct migrd *d;
+	struct migrd_mig_table *t;
+	struct migrd_mig *m;
+	const struct migrd_backend_ops *be;
+	const struct migrd_host *dest;
+	Vmig__CtlMsg *states;		/* the guest's shims' STATE replies */
+	struct mig_peer *peers;
+	size_t n_peers;
+	uint32_t processes;
+	char out_dir[PATH_MAX];
+	int dest_fd;			/* session with the destination */
+	bool self_suspended, torn, dumped, prepared, on_dest;
+	uint64_t suspend_us;		/* downtime starts */
+	char err[512];
+};
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void seterr(struct mig_run *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void seterr(struct mig_run *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r->err, sizeof(r->err), fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * FORWARD inner to the shims of host (NULL: here), narrowed to guest or
+ * pid. Fails if the host or any shim reached answers with an error.
+ */
+static int fwd(struct mig_run *r, const char *host, const char *guest,
+	       uint32_t pid, Vmig__CtlMsg *inner, unsigned int timeout_ms,
+	       Vmig__CtlMsg **out)
+{
+	Vmig__CtlMsg req = VMIG__CTL_MSG__INIT, *reply;
+	Vmig__Forward fw = VMIG__FORWARD__INIT;
+	const char *what = vmig_ctl_type_name(inner->type);
+	size_t i;
+
+	req.has_type = 1;
+	req.type = VMIG__CTL_TYPE__CTL_FORWARD;
+	req.forward = &fw;
+	fw.inner = inner;
+	fw.dest_host = (char *)host;
+	fw.dest_guest = (char *)guest;
+	fw.has_dest_pid = pid != 0;
+	fw.dest_pid = pid;
+	fw.has_timeout_ms = 1;
+	fw.timeout_ms = timeout_ms;
+	reply = migrd_relay_forward(r->d, &req, false, 0);
+	if (!reply) {
+		seterr(r, "%s: out of memory", what);
+		return -ENOMEM;
+	}
+	if (reply->type == VMIG__CTL_TYPE__CTL_ERROR) {
+		seterr(r, "%s to %s on %s: %s", what,
+		       guest ? guest : "peer", host ? host : r->d->cfg.host,
+		       reply->error && reply->error->desc ?
+			       reply->error->desc : "error");
+		vmig_ctl_free(reply);
+		return -EIO;
+	}
+	for (i = 0; i < reply->n_replies; i++) {
+		const Vmig__CtlMsg *s = reply->replies[i];
+
+		if (s->type != VMIG__CTL_TYPE__CTL_ERROR)
+			continue;
+		seterr(r, "%s: process %u on %s: %s", what,
+		       s->hello ? s->hello->pid : 0,
+		       s->hello && s->hello->host ? s->hello->host : "?",
+		       s->error && s->error->desc ? s->error->desc : "error");
+		vmig_ctl_free(reply);
+		return -EIO;
+	}
+	if (out)
+		*out = reply;
+	else
+		vmig_ctl_free(reply);
+	return 0;
+}
+
+static void simple(Vmig__CtlMsg *m, Vmig__CtlType type)
+{
+	vmig__ctl_msg__init(m);
+	m->has_type = 1;
+	m->type = type;
+}
+
+static bool same_ep(const Vmig__Endpoint *a, const Vmig__Endpoint *b)
+{
+	return a && b && a->has_virt_qpn && b->has_virt_qpn &&
+	       a->virt_qpn == b->virt_qpn &&
+	       a->virt_gid.len == b->virt_gid.len &&
+	       !memcmp(a->virt_gid.data, b->virt_gid.data, a->virt_gid.len);
+}
+
+/* Whether ep is a local end of one of the guest's own connections. */
+static bool internal(const struct mig_run *r, const Vmig__Endpoint *ep)
+{
+	size_t i, j;
+
+	for (i = 0; i < r->states->n_replies; i++) {
+		const Vmig__State *s = r->states->replies[i]->state;
+
+		for (j = 0; s && j < s->n_conns; j++)
+			if (same_ep(s->conns[j]->local, ep))
+				return true;
+	}
+	return false;
+}
+
+/* ------------------------------------------------------------------ setup */
+
+/* Which process on host owns remote: its pid, from the host's STATE. */
+static int owner_on(struct mig_run *r, const char *host,
+		    const Vmig__Endpoint *remote, uint32_t *pid)
+{
+	Vmig__CtlMsg inner, *reply = NULL;
+	size_t i, j;
+	int ret;
+
+	simple(&inner, VMIG__CTL_TYPE__CTL_STATE);
+	ret = fwd(r, host, NULL, 0, &inner, r->d->cfg.forward_timeout_ms,
+		  &reply);
+	if (ret)
+		return ret;
+	ret = -ENOENT;
+	for (i = 0; i < reply->n_replies && ret; i++) {
+		const Vmig__CtlMsg *s = reply->replies[i];
+
+		for (j = 0; s->state && j < s->state->n_conns; j++)
+			if (same_ep(s->state->conns[j]->local, remote) &&
+			    s->hello) {
+				*pid = s->hello->pid;
+				ret = 0;
+				break;
+			}
+	}
+	vmig_ctl_free(reply);
+	if (ret)
+		seterr(r, "no process on %s owns the peer end (qpn %#x)", host,
+		       remote->virt_qpn);
+	return ret;
+}
+
+static int find_peers(struct mig_run *r)
+{
+	size_t i, j, k;
+	int ret;
+
+	for (i = 0; i < r->states->n_replies; i++) {
+		const Vmig__State *s = r->states->replies[i]->state;
+
+		for (j = 0; s && j < s->n_conns; j++) {
+			Vmig__Connection *c = s->conns[j];
+			char host[MIGRD_ADDR_MAX];
+			struct mig_peer *p = NULL, *np;
+			uint32_t pid = 0;
+
+			if (!c->remote || !c->local || internal(r, c->remote))
+				continue;
+			if (!c->remote->has_phys_gid ||
+			    migrd_gid_to_addr(&c->remote->phys_gid, host,
+					      r->err, sizeof(r->err)))
+				return -EINVAL;
+			ret = owner_on(r, host, c->remote, &pid);
+			if (ret)
+				return ret;
+			for (k = 0; k < r->n_peers; k++)
+				if (r->peers[k].pid == pid &&
+				    !strcmp(r->peers[k].host, host))
+					p = &r->peers[k];
+			if (!p) {
+				np = realloc(r->peers,
+					     (r->n_peers + 1) * sizeof(*np));
+				if (!np)
+					return -ENOMEM;
+				r->peers = np;
+				p = &r->peers[r->n_peers++];
+				memset(p, 0, sizeof(*p));
+				snprintf(p->host, sizeof(p->host), "%s", host);
+				p->pid = pid;
+			}
+			np = (void *)realloc(p->ours, (p->n_ours + 1) *
+						      sizeof(*p->ours));
+			if (!np)
+				return -ENOMEM;
+			p->ours = (Vmig__Endpoint **)np;
+			p->ours[p->n_ours++] = c->local;
+		}
+	}
+	return 0;
+}
+
+static int phase_setup(struct mig_run *r)
+{
+	struct migrd *d = r->d;
+	Vmig__CtlMsg inner, req, *reply = NULL;
+	Vmig__MigXfer x = VMIG__MIG_XFER__INIT;
+	size_t i;
+	int ret;
+
+	r->dest = migrd_config_find_host(&d->cfg, r->m->host);
+	if (!r->dest) {
+		seterr(r, "unknown host %s", r->m->host);
+		return -EINVAL;
+	}
+	simple(&inner, VMIG__CTL_TYPE__CTL_STATE);
+	ret = fwd(r, NULL, r->m->guest, 0, &inner, d->cfg.forward_timeout_ms,
+		  &r->states);
+	if (ret)
+		return ret;
+	r->processes = (uint32_t)r->states->n_replies;
+	if (!r->processes) {
+		seterr(r, "guest %s has no process here", r->m->guest);
+		return -ENOENT;
+	}
+	ret = find_peers(r);
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&r->t->lock);
+	r->m->processes = r->processes;
+	for (i = 0; i < r->states->n_replies; i++)
+		if (r->states->replies[i]->state)
+			r->m->connections +=
+				r->states->replies[i]->state->n_conns;
+	pthread_mutex_unlock(&r->t->lock);
+	pr_info("%s: %u processes, %zu peer processes", r->m->guest,
+		r->processes, r->n_peers);
+
+	if (r->be->dump == NULL || !strcmp(r->be->name, "none")) {
+		r->be->dump(&d->cfg, r->m->guest, "", r->err, sizeof(r->err));
+		return -EOPNOTSUPP;
+	}
+	/* the destination takes the guest, or nothing starts */
+	r->dest_fd = migrd_peer_open(r->dest->addr, r->dest->port, d->cfg.host,
+				     &d->key, (int)d->cfg.connect_timeout_ms,
+				     (int)(d->cfg.restore_timeout_ms + 10000),
+				     r->err, sizeof(r->err));
+	if (r->dest_fd < 0)
+		return r->dest_fd;
+	simple(&req, VMIG__CTL_TYPE__CTL_MIG_PREPARE);
+	req.mig = &x;
+	x.guest = r->m->guest;
+	x.src_host = d->cfg.host;
+	ret = migrd_peer_request(r->dest_fd, &req, &reply, r->err,
+				 sizeof(r->err));
+	if (ret)
+		return ret;
+	if (reply->type == VMIG__CTL_TYPE__CTL_ERROR) {
+		seterr(r, "%s refuses the guest: %s", r->dest->name,
+		       reply->error && reply->error->desc ? reply->error->desc :
+							    "no reason");
+		ret = -EACCES;
+	} else {
+		r->prepared = true;
+	}
+	vmig_ctl_free(reply);
+	return ret;
+}
+
+/* ---------------------------------------------------------- the RDMA side */
+
+static int phase_suspend(struct mig_run *r)
+{
+	Vmig__CtlMsg m;
+	Vmig__Suspend sus = VMIG__SUSPEND__INIT;
+	Vmig__ConnFilter filt = VMIG__CONN_FILTER__INIT;
+	unsigned int bound = r->d->cfg.drain_timeout_ms + 5000;
+	size_t i;
+	int ret;
+
+	simple(&m, VMIG__CTL_TYPE__CTL_SUSPEND);
+	m.suspend = &sus;
+	sus.has_drain_timeout_ms = 1;
+	sus.drain_timeout_ms = r->d->cfg.drain_timeout_ms;
+	r->suspend_us = now_us();
+	r->self_suspended = true;	/* partly, maybe: abort them all */
+	ret = fwd(r, NULL, r->m->guest, 0, &m, bound, NULL);
+	if (ret)
+		return ret;
+	for (i = 0; i < r->n_peers; i++) {
+		struct mig_peer *p = &r->peers[i];
+
+		filt.n_remote = p->n_ours;
+		filt.remote = p->ours;
+		sus.filter = &filt;
+		p->suspended = true;
+		ret = fwd(r, p->host, NULL, p->pid, &m, bound, NULL);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int phase_teardown(struct mig_run *r)
+{
+	Vmig__CtlMsg m;
+
+	simple(&m, VMIG__CTL_TYPE__CTL_TEARDOWN);
+	r->torn = true;
+	return fwd(r, NULL, r->m->guest, 0, &m,
+		   r->d->cfg.drain_timeout_ms + 5000, NULL);
+}
+
+/*
+ * The guest's shims, restored (on host, NULL here) from their own captured
+ * state, reconnect with the peers, who reset their ends; then everybody
+ * resumes. The same steps bring the guest up on the destination and, in a
+ * rollback, back on the source.
+ */
+static int reconnect_and_resume(struct mig_run *r, const char *host)
+{
+	Vmig__CtlMsg m, *restored = NULL, *pr = NULL;
+	Vmig__Restore rst = VMIG__RESTORE__INIT;
+	Vmig__Reconnect rc = VMIG__RECONNECT__INIT;
+	Vmig__Connection **ours = NULL, **all = NULL;
+	Vmig__CtlMsg **peer_replies = NULL;
+	unsigned int bound = r->d->cfg.drain_timeout_ms + 5000;
+	size_t n_ours = 0, n_all = 0, i, j;
+	int ret;
+
+	simple(&m, VMIG__CTL_TYPE__CTL_RESTORE);
+	rst.device = "";
+	m.restore = &rst;
+	ret = fwd(r, host, r->m->guest, 0, &m, bound, &restored);
+	if (ret)
+		return ret;
+	r->torn = false;
+	for (i = 0; i < restored->n_replies; i++) {
+		const Vmig__ReconnectInfo *ri =
+			restored->replies[i]->reconnect_info;
+
+		n_ours += ri ? ri->n_conns : 0;
+	}
+	ours = calloc(n_ours + 1, sizeof(*ours));
+	all = calloc(n_ours + 1, sizeof(*all));
+	peer_replies = calloc(r->n_peers + 1, sizeof(*peer_replies));
+	if (!ours || !all || !peer_replies) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	n_ours = 0;
+	for (i = 0; i < restored->n_replies; i++) {
+		const Vmig__ReconnectInfo *ri =
+			restored->replies[i]->reconnect_info;
+
+		for (j = 0; ri && j < ri->n_conns; j++)
+			ours[n_ours++] = ri->conns[j];
+	}
+
+	/* peers reset and point their QPs at our new ends */
+	simple(&m, VMIG__CTL_TYPE__CTL_RECONNECT);
+	m.reconnect = &rc;
+	rc.has_reset = 1;
+	rc.reset = 1;
+	rc.n_peers = n_ours;
+	rc.peers = ours;
+	for (i = 0; i < r->n_peers; i++) {
+		ret = fwd(r, r->peers[i].host, NULL, r->peers[i].pid, &m, bound,
+			  &peer_replies[i]);
+		if (ret)
+			goto out;
+	}
+	/* then ours at theirs (and at each other: internal connections) */
+	for (i = 0; i < r->n_peers; i++) {
+		pr = peer_replies[i];
+		for (j = 0; pr && j < pr->n_replies; j++) {
+			const Vmig__ReconnectInfo *ri =
+				pr->replies[j]->reconnect_info;
+			size_t k;
+
+			for (k = 0; ri && k < ri->n_conns; k++) {
+				Vmig__Connection **na = realloc(all,
+					(n_all + n_ours + 2) * sizeof(*na));
+
+				if (!na) {
+					ret = -ENOMEM;
+					goto out;
+				}
+				all = na;
+				all[n_all++] = ri->conns[k];
+			}
+		}
+	}
+	for (i = 0; i < n_ours; i++)
+		all[n_all++] = ours[i];
+	rc.has_reset = 0;
+	rc.reset = 0;
+	rc.n_peers = n_all;
+	rc.peers = all;
+	if (n_all) {
+		ret = fwd(r, host, r->m->guest, 0, &m, bound, NULL);
+		if (ret)
+			goto out;
+	}
+
+	/* resume: peers first, so the guest's first posts find them ready */
+	simple(&m, VMIG__CTL_TYPE__CTL_RESUME);
+	for (i = 0; i < r->n_peers; i++) {
+		ret = fwd(r, r->peers[i].host, NULL, r->peers[i].pid, &m,
+			  bound, NULL);
+		if (ret)
+			goto out;
+		r->peers[i].suspended = false;
+	}
+	ret = fwd(r, host, r->m->guest, 0, &m, bound, NULL);
+	if (!ret)
+		r->self_suspended = false;
+out:
+	if (ret == -ENOMEM)
+		seterr(r, "reconnect: out of memory");
+	for (i = 0; peer_replies && i < r->n_peers; i++)
+		vmig_ctl_free(peer_replies[i]);
+	free(peer_replies);
+	free(all);
+	free(ours);
+	vmig_ctl_free(restored);
+	return ret;
+}
+
+/* ------------------------------------------------------- checkpoint, move */
+
+static int phase_dump(struct mig_run *r)
+{
+	int ret = migrd_images_fresh_dir(r->d, "out", r->m->guest, r->out_dir,
+					 sizeof(r->out_dir));
+
+	if (ret) {
+		seterr(r, "%s: %s", r->out_dir, strerror(-ret));
+		return ret;
+	}
+	ret = r->be->dump(&r->d->cfg, r->m->guest, r->out_dir, r->err,
+			  sizeof(r->err));
+	if (!ret)
+		r->dumped = true;
+	return ret;
+}
+
+static int phase_transfer(struct mig_run *r)
+{
+	uint64_t bytes = 0;
+	int ret = migrd_images_send(r->dest_fd, r->out_dir, r->m->guest,
+				    r->d->cfg.host, &bytes, r->err,
+				    sizeof(r->err));
+
+	pthread_mutex_lock(&r->t->lock);
+	r->m->bytes_sent += bytes;
+	pthread_mutex_unlock(&r->t->lock);
+	return ret;
+}
+
+static int phase_restore(struct mig_run *r)
+{
+	Vmig__CtlMsg req, *reply = NULL;
+	Vmig__MigXfer x = VMIG__MIG_XFER__INIT;
+	int ret;
+
+	simple(&req, VMIG__CTL_TYPE__CTL_MIG_RESTORE);
+	req.mig = &x;
+	x.guest = r->m->guest;
+	x.src_host = r->d->cfg.host;
+	x.has_processes = 1;
+	x.processes = r->processes;
+	ret = migrd_peer_request(r->dest_fd, &req, &reply, r->err,
+				 sizeof(r->err));
+	if (ret)
+		return ret;
+	if (reply->type == VMIG__CTL_TYPE__CTL_ERROR) {
+		seterr(r, "%s", reply->error && reply->error->desc ?
+				     reply->error->desc : "restore failed");
+		ret = -EIO;
+	} else {
+		r->on_dest = true;
+		r->prepared = false;	/* nothing left to drop there */
+	}
+	vmig_ctl_free(reply);
+	return ret;
+}
+
+/* ------------------------------------------------------------- rollback */
+
+/* Waits until the guest's processes registered here again. */
+static int wait_back(struct mig_run *r)
+{
+	uint64_t deadline = now_us() + r->d->cfg.restore_timeout_ms * 1000ull;
+	struct migrd_proc *procs = NULL;
+	int n;
+
+	for (;;) {
+		n = migrd_registry_find(&r->d->reg, r->m->guest, 0, 0, &procs);
+		free(procs);
+		procs = NULL;
+		if (n >= (int)r->processes)
+			return 0;
+		if (now_us() > deadline)
+			break;
+		usleep(50 * 1000);
+	}
+	seterr(r, "restored here, but only %d of %u processes registered",
+	       n, r->processes);
+	return -ETIMEDOUT;
+}
+
+/* Puts the guest back to running on the source. Returns 0 when it runs. */
+static int rollback(struct mig_run *r, char *why, size_t why_len)
+{
+	Vmig__CtlMsg m, req, *reply = NULL;
+	Vmig__MigXfer x = VMIG__MIG_XFER__INIT;
+	size_t i;
+	int ret = 0;
+
+	if (r->prepared && r->dest_fd >= 0) {
+		simple(&req, VMIG__CTL_TYPE__CTL_MIG_ABORT);
+		req.mig = &x;
+		x.guest = r->m->guest;
+		if (!migrd_peer_request(r->dest_fd, &req, &reply, r->err,
+					sizeof(r->err)))
+			vmig_ctl_free(reply);
+	}
+	if (r->dumped) {
+		ret = r->be->restore(&r->d->cfg, r->m->guest, r->out_dir,
+				     r->err, sizeof(r->err));
+		if (!ret)
+			ret = wait_back(r);
+		if (ret) {
+			snprintf(why, why_len, "restoring on the source: %s",
+				 r->err);
+			return ret;
+		}
+		r->dumped = false;
+	}
+	if (r->torn) {
+		ret = reconnect_and_resume(r, NULL);
+		if (ret)
+			snprintf(why, why_len, "reconnecting on the source: %s",
+				 r->err);
+		return ret;
+	}
+	/* only suspended: lift it where it was set */
+	simple(&m, VMIG__CTL_TYPE__CTL_ABORT);
+	for (i = 0; i < r->n_peers; i++)
+		if (r->peers[i].suspended &&
+		    !fwd(r, r->peers[i].host, NULL, r->peers[i].pid, &m,
+			 r->d->cfg.forward_timeout_ms, NULL))
+			r->peers[i].suspended = false;
+	if (r->self_suspended) {
+		ret = fwd(r, NULL, r->m->guest, 0, &m,
+			  r->d->cfg.forward_timeout_ms, NULL);
+		if (ret)
+			snprintf(why, why_len, "aborting the suspend: %s",
+				 r->err);
+	}
+	return ret;
+}
+
+/* ------------------------------------------------------------ the chain */
+
+typedef int (*phase_fn)(struct mig_run *r);
+
+static int phase_precopy(struct mig_run *r)
+{
+	/* CRIU pre-dump cannot yet skip live uverbs mappings (no plugin):
+	 * no rounds, the whole image moves in the dump (docs/design.md) */
+	return 0;
+}
+
+static int phase_reconnect(struct mig_run *r)
+{
+	return reconnect_and_resume(r, r->dest->name);
+}
+
+static int phase_resume(struct mig_run *r)
+{
+	/* reconnect_and_resume resumed everybody; account the downtime */
+	pthread_mutex_lock(&r->t->lock);
+	r->m->downtime_us = now_us() - r->suspend_us;
+	pthread_mutex_unlock(&r->t->lock);
+	return 0;
+}
+
+static const struct {
+	enum migrd_mig_state state;
+	phase_fn fn;
+} chain[] = {
+	{ MIGRD_MIG_SETUP, phase_setup },
+	{ MIGRD_MIG_PRECOPY, phase_precopy },
+	{ MIGRD_MIG_SUSPEND, phase_suspend },
+	{ MIGRD_MIG_TEARDOWN, phase_teardown },
+	{ MIGRD_MIG_DUMP, phase_dump },
+	{ MIGRD_MIG_TRANSFER, phase_transfer },
+	{ MIGRD_MIG_RESTORE, phase_restore },
+	{ MIGRD_MIG_RECONNECT, phase_reconnect },
+	{ MIGRD_MIG_RESUME, phase_resume },
+};
+
+static void mig_run_dispose(struct mig_run *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n_peers; i++)
+		free(r->peers[i].ours);
+	free(r->peers);
+	vmig_ctl_free(r->states);
+	if (r->dest_fd >= 0)
+		close(r->dest_fd);
+	if (r->out_dir[0] && !r->dumped)
+		migrd_rm_rf(r->out_dir);
+}
+
+void migrd_mig_run(struct migrd_mig_table *t, struct migrd_mig *m)
+{
+	struct mig_run r = {
+		.d = t->d, .t = t, .m = m, .dest_fd = -1,
+		.be = migrd_backend_get(&t->d->cfg),
+	};
+	enum migrd_mig_state cur = MIGRD_MIG_SETUP;
+	char why[600], reason[1200];
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; i < sizeof(chain) / sizeof(chain[0]); i++) {
+		if (chain[i].state != cur) {
+			if (migrd_mig_set_state(t, m, cur, chain[i].state,
+						NULL))
+				break;
+			cur = chain[i].state;
+		}
+		/* a cancel counts until the guest runs on the destination */
+		if (!r.on_dest && migrd_mig_cancel_requested(t, m)) {
+			ret = -ECANCELED;
+			break;
+		}
+		ret = chain[i].fn(&r);
+		if (ret)
+			break;
+	}
+	if (!ret) {
+		migrd_mig_set_state(t, m, cur, MIGRD_MIG_COMPLETED, NULL);
+		goto out;
+	}
+	if (ret != -ECANCELED)
+		pr_warn("%s: %s failed: %s", m->guest,
+			migrd_mig_state_name(cur), r.err);
+	if (r.on_dest) {
+		snprintf(reason, sizeof(reason),
+			 "%s; the guest runs on %s but did not reconnect",
+			 r.err, m->host);
+		migrd_mig_set_state(t, m, cur, MIGRD_MIG_FAILED, reason);
+		goto out;
+	}
+	if (ret == -ECANCELED) {
+		migrd_mig_set_state(t, m, cur, MIGRD_MIG_CANCELLING, NULL);
+		cur = MIGRD_MIG_CANCELLING;
+	}
+	why[0] = '\0';
+	if (rollback(&r, why, sizeof(why)))
+		snprintf(reason, sizeof(reason),
+			 "%s%sthe rollback failed too: %s",
+			 ret == -ECANCELED ? "" : r.err,
+			 ret == -ECANCELED ? "" : "; ", why);
+	else
+		snprintf(reason, sizeof(reason), "%s%sthe guest runs on the source",
+			 ret == -ECANCELED ? "cancelled" : r.err, "; ");
+	migrd_mig_set_state(t, m, cur,
+			    ret == -ECANCELED ? MIGRD_MIG_CANCELLED :
+						MIGRD_MIG_FAILED,
+			    reason);
+out:
+	mig_run_dispose(&r);
+}

@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# A whole migration on loopback (TAP): two migrd with the exec backend,
+# a stand-in shim (migrd-probe) as the guest, a test backend that "dumps"
+# by stopping it and writing a checkpoint (several MiB, a subdirectory),
+# and "restores" by checking the files and starting it again. Checks: the
+# guest moves and shows up on the destination; the checkpoint arrives
+# intact; a restore failing on the destination rolls back to the source;
+# a destination without migrd fails in setup and changes nothing; cancel
+# during the dump rolls back; bad requests leave both daemons serving.
+# Usage: test-migrd-migrate.sh MIGRD VMIGRATE PROBE
+set -uo pipefail
+
+MIGRD=$1 VMIGRATE=$2 PROBE=$3
+T=$(mktemp -d /tmp/vmig-migrate-XXXXXX)
+n=0
+failed=0
+pids=()
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
+check() { local d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
+finish() {
+	local p
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	for f in "$T"/h*/run/probe-*.pid; do
+		[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null
+	done
+	wait 2>/dev/null
+	echo "1..$n"
+	rm -rf "$T"
+	[ "$failed" -eq 0 ]
+	exit
+}
+trap finish EXIT
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+PA=$(port) PB=$(port)
+head -c 32 /dev/urandom >"$T/key"
+chmod 600 "$T/key"
+
+# The test backend. migrd runs it as: backend dump|restore GUEST DIR.
+cat >"$T/backend" <<'SH'
+#!/bin/sh
+set -eu
+op=$1 guest=$2 dir=$3
+case $op in
+dump)
+	pidf=$VMIG_RUN_DIR/probe-$guest.pid
+	[ -f "$pidf" ] || { echo "no process for $guest"; exit 1; }
+	kill "$(cat "$pidf")"
+	rm -f "$pidf"
+	case $guest in slow*) sleep 2 ;; esac
+	mkdir -p "$dir/pages"
+	echo "$guest from $VMIG_HOST" >"$dir/inventory"
+	head -c 3000000 /dev/urandom >"$dir/pages/pages-1.img"
+	(cd "$dir" && sha256sum inventory pages/pages-1.img >"SUMS/sums-$guest")
+	;;
+restore)
+	case $guest in fail*) [ "$VMIG_HOST" = hB ] && { echo "CRIU says no on $VMIG_HOST"; exit 1; } ;; esac
+	(cd "$dir" && sha256sum -c --quiet "SUMS/sums-$guest") ||
+		{ echo "checkpoint damaged"; exit 1; }
+	setsid "$PROBE" shim "$guest" >>"$VMIG_RUN_DIR/probe.log" 2>&1 </dev/null &
+	;;
+esac
+SH
+sed -i -e "s|\"\$PROBE\"|$PROBE|" -e "s|SUMS/|$T/|" "$T/backend"
+chmod +x "$T/backend"
+
+for h in A B; do
+	mkdir -p "$T/h$h"
+	cat >"$T/h$h/conf" <<CONF
+host = h$h
+listen = 127.0.0.1
+port = $([ $h = A ] && echo "$PA" || echo "$PB")
+run_dir = $T/h$h/run
+image_dir = $T/h$h/images
+key_file = $T/key
+backend = exec
+backend_exec = $T/backend
+forward_timeout_ms = 3000
+drain_timeout_ms = 3000
+restore_timeout_ms = 10000
+peer.hA = 127.0.0.1:$PA
+peer.hB = 127.0.0.1:$PB
+peer.hC = 127.0.0.1:1
+CONF
+	VMIG_LOG_LEVEL=info "$MIGRD" --config "$T/h$h/conf" --foreground \
+		2>"$T/h$h/log" &
+	pids+=($!)
+done
+for i in $(seq 100); do
+	[ -S "$T/hA/run/migrd-api.sock" ] && [ -S "$T/hB/run/migrd-api.sock" ] && break
+	sleep 0.05
+done
+A="$VMIGRATE --socket $T/hA/run/migrd-api.sock"
+B="$VMIGRATE --socket $T/hB/run/migrd-api.sock"
+
+start_guest() { # HOST GUEST
+	VMIG_RUN_DIR=$T/h$1/run setsid "$PROBE" shim "$2" >>"$T/h$1/probe.log" 2>&1 </dev/null &
+	for i in $(seq 100); do
+		$([ "$1" = A ] && echo "$A" || echo "$B") list 2>/dev/null | grep -q "^$2 " && return 0
+		sleep 0.05
+	done
+	return 1
+}
+on() { # HOST GUEST: the guest is listed on that host
+	$([ "$1" = A ] && echo "$A" || echo "$B") list 2>/dev/null | grep -q "^$2 "
+}
+
+check "guest web1 starts on hA" start_guest A web1
+out=$($A web1 hB 2>&1)
+rc=$?
+echo "$out" | sed 's/^/# /'
+check "vmigrate web1 hB: exit 0" [ $rc -eq 0 ]
+check "... reports completed" grep -q "completed" <<<"$out"
+check "web1 now runs on hB" on B web1
+check "web1 is gone from hA" bash -c "! $A list | grep -q '^web1 '"
+check "the 3 MB checkpoint arrived intact (restore verified it)" \
+	grep -q "restored from" "$T/hB/log"
+j=$($A --json status web1)
+check "status: every phase has a time" python3 -c '
+import json, sys
+m = json.loads(sys.argv[1])
+want = ["setup", "precopy", "suspend", "teardown", "dump", "transfer", "restore", "reconnect", "resume"]
+assert m["status"] == "completed", m
+assert all(p in m["phase-times-ms"] for p in want), m["phase-times-ms"]
+assert m["bytes-sent"] > 3000000, m["bytes-sent"]
+assert m["processes"] == 1
+' "$j"
+
+# and back again
+out=$($B web1 hA 2>&1)
+check "vmigrate web1 back to hA: exit 0" [ $? -eq 0 ]
+check "web1 runs on hA again" on A web1
+
+# the destination's restore fails: the guest comes back to the source
+check "guest fail1 starts on hA" start_guest A fail1
+out=$($A fail1 hB 2>&1)
+rc=$?
+echo "$out" | sed 's/^/# /'
+check "restore failing on hB: exit 1" [ $rc -eq 1 ]
+check "... the reason is CRIU's and the guest runs on the source" \
+	grep -q "CRIU says no on hB.*runs on the source" <<<"$out"
+check "fail1 runs on hA again" on A fail1
+check "nothing of fail1 on hB" bash -c "! $B list | grep -q '^fail1 '"
+
+# no migrd at the destination: refused in setup, nothing touched
+out=$($A web1 hC 2>&1)
+rc=$?
+check "destination without migrd: exit 1, failed in setup" \
+	bash -c "[ $rc -eq 1 ] && grep -q 'cannot connect' <<<'$out'"
+check "web1 still on hA" on A web1
+j=$($A --json status web1)
+check "failed-phase is setup" grep -q '"failed-phase": "setup"' <<<"$j"
+
+# cancel while dumping
+check "guest slow1 starts on hA" start_guest A slow1
+$A --no-wait slow1 hB >/dev/null
+sleep 0.7
+out=$($A cancel slow1 2>&1)
+check "cancel accepted" [ $? -eq 0 ]
+for i in $(seq 100); do
+	$A status slow1 | grep -q "cancelled" && break
+	sleep 0.1
+done
+out=$($A status slow1)
+echo "$out" | sed 's/^/# /'
+check "slow1 ends cancelled, back on the source" grep -q "cancelled.*" <<<"$out"
+check "slow1 runs on hA" on A slow1
+
+# bad input does not hurt
+out=$($A nosuch hB 2>&1)
+check "unknown guest: exit 4" [ $? -eq 4 ]
+out=$($A web1 hA 2>&1)
+check "migrate to itself: exit 4" [ $? -eq 4 ]
+check "both daemons still serve" bash -c "$A list >/dev/null && $B list >/dev/null"
+check "hB logged the incoming guests" grep -q "coming from hA" "$T/hB/log"
