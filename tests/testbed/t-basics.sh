@@ -47,4 +47,25 @@ tb_exec_t 3 h1 sh -c "echo started > $s1/hung; exec sleep 1000" 2>/dev/null; rc=
 tb_ok "timeout gives 124" [ "$rc" = 124 ]
 tb_ok "the timed-out command was killed" tb_exec h1 sh -c '! pgrep -x sleep >/dev/null'
 
+# A second testbed side by side (its own state directory) does not clash.
+second=$(mktemp -d "$VMIG_BUILD_DIR/tb.XXXXXX")
+tb2() { VMIG_TESTBED_DIR=$second "$TB_SH" "$@"; }
+tb_ok "a second testbed boots beside the first" tb2 up 1
+tb2 exec h1 -- sh -c 'echo second > "$VMIG_TB_SCRATCH/who"'
+tb_exec h1 sh -c 'echo first > "$VMIG_TB_SCRATCH/who"'
+tb_ok "each h1 writes its own state directory" \
+	[ "$(cat "$second/hosts/h1/scratch/who")/$(cat "$s1/who")" = second/first ]
+tb_ok "the second testbed's h1 reaches no host of the first" \
+	tb2 exec h1 -- bash -c '! timeout 5 bash -c "exec 3<>/dev/tcp/10.77.0.2/22" 2>&1 | grep -q refused'
+tb_ok "down stops the second testbed" tb2 down
+tb_ok "no process of it is left" [ -z "$(tb2 pids)" ]
+rm -rf "$second"
+tb_ok "the first testbed still works" tb_exec h2 true
+
+# down leaves nothing behind.
+tb_down
+tb_ok "down leaves no process" [ -z "$("$TB_SH" pids)" ]
+tb_ok "down leaves no socket" [ -z "$(ls "$VMIG_TESTBED_DIR"/net/*.sock 2>/dev/null)" ]
+tb_ok "exec on a downed host fails with 255" bash -c '"$0" exec h1 -- true 2>/dev/null; [ $? = 255 ]' "$TB_SH"
+
 tb_done
