@@ -59,7 +59,7 @@ static int rejoin(const struct stress_ctx *c, const struct stress_opts *o)
 	uint64_t seed;
 	int chan;
 
-	stress_info_log(o, "side channel: %s again for the reports",
+	stress_verbose(o, "side channel: %s again for the reports",
 			o->server ? "listening" : "connecting");
 	chan = o->server ? stress_chan_listen(o->port, t) :
 			   stress_chan_connect(o->host, o->port, t);
@@ -208,7 +208,7 @@ int main(int argc, char **argv)
 	memset(&c, 0, sizeof(c));
 
 	if (o.server) {
-		stress_info_log(&o, "listening on port %s", o.port);
+		stress_verbose(&o, "listening on port %s", o.port);
 		chan = stress_chan_listen(o.port, o.connect_timeout_s);
 		if (chan < 0)
 			goto out;
@@ -225,7 +225,7 @@ int main(int argc, char **argv)
 	}
 	if (handshake(&c, &o, chan))
 		goto out;
-	stress_info_log(&o, "%s: ops %s, %" PRIu64 " iterations%s, %u QPs, "
+	stress_verbose(&o, "%s: ops %s, %" PRIu64 " iterations%s, %u QPs, "
 			"size %u, depth %u, signal every %u, pause %u ms%s",
 			o.server ? "server" : "client",
 			stress_ops_str(o.ops, ops, sizeof(ops)), o.iters,
@@ -233,7 +233,7 @@ int main(int argc, char **argv)
 			o.signal_every, o.pause_ms,
 			o.close_chan ? ", side channel closed meanwhile" : "");
 	if (!o.iters)
-		stress_info_log(&o, "running for %u s", o.secs);
+		stress_verbose(&o, "running for %u s", o.secs);
 
 	if (o.close_chan) {
 		close(chan);

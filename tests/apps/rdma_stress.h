@@ -365,7 +365,7 @@ int stress_run(struct stress_ctx *c, int chan, struct stress_counts *cnt,
 	fprintf(stderr, "rdma_stress: " fmt "\n", ##__VA_ARGS__)
 #define stress_perr(verb, err) \
 	fprintf(stderr, "rdma_stress: %s: %s\n", (verb), strerror(err))
-#define stress_info_log(o, fmt, ...)                                         \
+#define stress_verbose(o, fmt, ...)                                         \
 	do {                                                                 \
 		if ((o)->verbose)                                            \
 			fprintf(stderr, "rdma_stress: " fmt "\n",            \
