@@ -232,6 +232,12 @@ void vctl_print_state(const Vmig__State *s)
 	printf("pid %u guest '%s' phase %s qps %u mrs %u cqs %u\n", s->pid,
 	       s->guest ? s->guest : "", s->phase ? s->phase : "?",
 	       s->num_qps, s->num_mrs, s->num_cqs);
+	for (i = 0; i < s->n_lkey_map; i++)
+		printf("  lkey virt %#x phys %#x\n", s->lkey_map[i]->virt,
+		       s->lkey_map[i]->phys);
+	for (i = 0; i < s->n_rkey_map; i++)
+		printf("  rkey virt %#x phys %#x\n", s->rkey_map[i]->virt,
+		       s->rkey_map[i]->phys);
 	for (i = 0; i < s->n_conns; i++) {
 		const Vmig__Connection *c = s->conns[i];
 

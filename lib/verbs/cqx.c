@@ -36,9 +36,13 @@ static int x_start_poll(struct ibv_cq_ex *x, struct ibv_poll_cq_attr *attr)
 	atomic_fetch_add_explicit(&cq->inflight, 1, memory_order_seq_cst);
 	slow = atomic_load_explicit(&cq->slow, memory_order_seq_cst);
 	if (unlikely(slow & (VMIG_SLOW_BUF | VMIG_SLOW_GONE |
-			     VMIG_SLOW_FENCE))) {
+			     VMIG_SLOW_FENCE | VMIG_SLOW_MARK))) {
 		atomic_fetch_sub(&cq->inflight, 1);
 		pthread_mutex_lock(&cq->lock);
+		/* markers to filter: take the real CQ's completions first */
+		if (cq->real && !(atomic_load(&cq->slow) &
+				  (VMIG_SLOW_GONE | VMIG_SLOW_FENCE)))
+			vmig_cq_drain(cq);
 		if (!cq->buf_n) {
 			pthread_mutex_unlock(&cq->lock);
 			return ENOENT;

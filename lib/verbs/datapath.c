@@ -288,18 +288,46 @@ void vmig_wc_to_virt(struct ibv_wc *wc)
 	}
 }
 
+/* A drain marker's completion: its QP's send queue is empty. */
+static bool take_marker(struct vmig_cq *cq, const struct ibv_wc *wc)
+{
+	int i;
+
+	if (wc->wr_id != VMIG_DRAIN_MARKER)
+		return false;
+	for (i = 0; i < cq->n_mark; i++) {
+		struct vmig_qp *qp = cq->mark_qps[i];
+
+		if (qp->phys_qpn != wc->qp_num)
+			continue;
+		qp->drain_status = wc->status;
+		qp->marker_out = false;
+		__atomic_store_n(&qp->drained, true, __ATOMIC_RELEASE);
+		cq->mark_qps[i] = cq->mark_qps[--cq->n_mark];
+		if (!cq->n_mark)
+			atomic_fetch_and(&cq->slow, ~(uint32_t)VMIG_SLOW_MARK);
+		return true;
+	}
+	return false;
+}
+
 /* Polls the real CQ and makes the completions virtual; cq->lock held. */
 static int poll_real(struct vmig_cq *cq, int n, struct ibv_wc *wc)
 {
-	int got, i;
+	int got, i, j;
 
 	got = cq->real->context->ops.poll_cq(cq->real, n, wc);
-	for (i = 0; i < got; i++) {
-		vmig_wc_to_virt(&wc[i]);
-		if (cq->srq_count && wc[i].opcode & IBV_WC_RECV)
+	for (i = 0, j = 0; i < got; i++) {
+		if (cq->n_mark && take_marker(cq, &wc[i]))
+			continue;
+		if (j != i)
+			wc[j] = wc[i];
+		vmig_wc_to_virt(&wc[j]);
+		if (cq->srq_count && wc[j].opcode & IBV_WC_RECV)
 			cq->srq_count->ring.consumed++;
+		j++;
 	}
-	return got;
+	return got < 0 ? got : j;
 }
 
 /* Appends a virtual completion to cq's buffer; cq->lock held. */
@@ -337,12 +365,14 @@ int vmig_cq_drain(struct vmig_cq *cq)
 		return 0;
 	do {
 		got = poll_real(cq, 16, wc);
+		if (got < 0)
+			return got;
 		for (i = 0; i < got; i++)
 			if (vmig_cq_buffer(cq, &wc[i]))
 				return -ENOMEM;
-		total += got > 0 ? got : 0;
-	} while (got == 16);
-	return got < 0 ? got : total;
+		total += got;
+	} while (got > 0);
+	return total;
 }
 
 static int poll_cq_slow(struct vmig_cq *cq, int n, struct ibv_wc *wc)

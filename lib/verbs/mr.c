@@ -80,6 +80,9 @@ static uint32_t pick_virt(uint32_t phys, bool rkey)
 {
 	uint32_t v = phys;
 
+	/* no remote access: rkey 0 on every MR, nothing to translate */
+	if (rkey && !phys)
+		return 0;
 	while (key_in_use(v, rkey))
 		v = (v + 0x9e3779b9u) | 1u;
 	return v;
@@ -93,7 +96,8 @@ static void mr_set_keys(struct vmig_mr *mr, bool fresh)
 		mr->ib.rkey = pick_virt(mr->real->rkey, true);
 	}
 	vmig_hmap_set(&vmig_shim.lkeys, mr->ib.lkey, mr->real->lkey);
-	vmig_hmap_set(&vmig_shim.rkeys, mr->ib.rkey, mr->real->rkey);
+	if (mr->ib.rkey || mr->real->rkey)
+		vmig_hmap_set(&vmig_shim.rkeys, mr->ib.rkey, mr->real->rkey);
 }
 
 /*

@@ -71,6 +71,7 @@ enum {
 	VMIG_SLOW_BUF = 1u << 3,	/* CQ: buffered completions first */
 	VMIG_SLOW_SRQ = 1u << 4,	/* CQ: count SRQ receive completions */
 	VMIG_SLOW_FENCE = 1u << 5,	/* CQ: the shim polls it (flush) */
+	VMIG_SLOW_MARK = 1u << 6,	/* CQ: drain markers to filter out */
 };
 
 /* The phases of a shim; transitions only through vmig_set_phase(). */
@@ -157,6 +158,9 @@ struct vmig_cq {
 	bool ex_from_buf;
 	struct ibv_wc ex_cur;
 	struct vmig_srq *srq_count;	/* SRQ whose receives complete here */
+	/* QPs whose drain marker (a signaled empty RDMA WRITE) completes here */
+	struct vmig_qp *mark_qps[16];
+	int n_mark;
 };
 
 struct vmig_srq {
@@ -211,6 +215,8 @@ struct vmig_qp {
 	struct vmig_wrq held;
 	/* suspend */
 	bool selected, drained, draining;
+	bool marker_out;		/* drain marker posted, not completed */
+	int drain_status;		/* the marker's wc status */
 	/* ibv_wr_* while held: the WR being built, then queued */
 	bool wr_held;
 	struct vmig_wrq wr_build;
@@ -345,6 +351,9 @@ void vmig_quiesce_qp(struct vmig_qp *qp, uint32_t bit);
 void vmig_quiesce_cq(struct vmig_cq *cq, uint32_t bit);
 int vmig_cq_buffer(struct vmig_cq *cq, const struct ibv_wc *wc);
 int vmig_cq_drain(struct vmig_cq *cq);
+
+/* wr_id of the shim's drain marker (filtered from the application's CQ) */
+#define VMIG_DRAIN_MARKER 0x766d69676472616eull
 
 /* qpx.c / cqx.c: extended APIs */
 void vmig_qpx_install(struct vmig_qp *qp);

@@ -173,6 +173,29 @@ int vmig_fill_conns(struct vmig_req *r, Vmig__Connection ***conns,
 	return 0;
 }
 
+struct keys_acc {
+	struct vmig_req *r;
+	Vmig__HandleMap ***v;
+	size_t *n;
+};
+
+static void key_add(uint32_t virt, uint32_t phys, void *arg)
+{
+	struct keys_acc *a = arg;
+	Vmig__HandleMap *m = vmig_arena_alloc(a->r->arena, sizeof(*m));
+	Vmig__HandleMap **nv = vmig_arena_alloc(a->r->arena,
+						(*a->n + 1) * sizeof(*nv));
+
+	vmig__handle_map__init(m);
+	m->has_virt = m->has_phys = 1;
+	m->virt = virt;
+	m->phys = phys;
+	if (*a->n)
+		memcpy(nv, *a->v, *a->n * sizeof(*nv));
+	nv[(*a->n)++] = m;
+	*a->v = nv;
+}
+
 int vmig_op_state(struct vmig_req *r)
 {
 	Vmig__State *s = vmig_arena_alloc(r->arena, sizeof(*s));
@@ -191,6 +214,13 @@ int vmig_op_state(struct vmig_req *r)
 		s->num_mrs++;
 	vmig_list_for_each(cq, &vmig_shim.cqs, struct vmig_cq, link)
 		s->num_cqs++;
+	{
+		struct keys_acc l = { r, &s->lkey_map, &s->n_lkey_map };
+		struct keys_acc k = { r, &s->rkey_map, &s->n_rkey_map };
+
+		vmig_hmap_foreach(&vmig_shim.lkeys, key_add, &l);
+		vmig_hmap_foreach(&vmig_shim.rkeys, key_add, &k);
+	}
 	r->out->has_type = 1;
 	r->out->type = VMIG__CTL_TYPE__CTL_STATE;
 	r->out->state = s;

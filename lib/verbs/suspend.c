@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: MIT
 /*
- * SUSPEND: hold new posts on the selected QPs and drain every posted send
- * with SQD (the QP's IBV_EVENT_SQ_DRAINED, filtered by the shim thread).
- * Bounded: on timeout the QPs go back to RTS (or, when the HCA refuses
- * SQD->RTS while still draining, as soon as the drain ends) and their held
- * posts are replayed: the connection keeps working, the reply is
- * ERR_TIMEOUT. RESUME replays the held posts in order; ABORT is a resume
- * of a suspension.
+ * SUSPEND: hold new posts on the selected QPs and drain every posted send.
+ * SQD is not enough: it completes the WQEs in flight but leaves posted,
+ * not yet started ones in the queue (rxe's req_next_wqe raises SQ_DRAINED
+ * as soon as nothing is outstanding). So the shim posts a signaled,
+ * zero-length RDMA WRITE as a marker behind the application's WRs: an RC
+ * QP completes in order, so when the marker completes every WR before it
+ * has, signaled or not. The marker's completion is filtered out of the
+ * application's CQ. Bounded: on timeout the held posts are replayed at
+ * once (the QP never left RTS, the connection keeps working), the marker
+ * is still filtered whenever it completes, and the reply is ERR_TIMEOUT.
+ * RESUME replays the held posts in order; ABORT resumes a suspension.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -15,8 +19,6 @@
 #define LOG_PREFIX "shim: "
 #include "ctl_ops.h"
 #include "log.h"
-
-static bool abort_pending;
 
 /* Replays qp's held posts in order and lets posts through again. */
 static int qp_release(struct vmig_qp *qp)
@@ -49,39 +51,39 @@ static int qp_release(struct vmig_qp *qp)
 	return ret;
 }
 
-static int qp_to_rts(struct vmig_qp *qp)
+/* Posts qp's drain marker; qp quiesced, shim.lock held. */
+static int post_marker(struct vmig_qp *qp)
 {
-	struct ibv_qp_attr a = { .qp_state = IBV_QPS_RTS };
+	struct ibv_send_wr wr = {
+		.wr_id = VMIG_DRAIN_MARKER,
+		.opcode = IBV_WR_RDMA_WRITE,
+		.send_flags = IBV_SEND_SIGNALED,
+	}, *bad;
+	struct vmig_cq *cq = qp->scq;
+	int ret;
 
-	return vmig_real.modify_qp(qp->real, &a, IBV_QP_STATE);
+	/* no application poll may be inside the provider when it lands */
+	vmig_quiesce_cq(cq, VMIG_SLOW_MARK);
+	pthread_mutex_lock(&cq->lock);
+	if (cq->n_mark == (int)(sizeof(cq->mark_qps) / sizeof(cq->mark_qps[0]))) {
+		ret = EBUSY;
+	} else {
+		ret = qp->real->context->ops.post_send(qp->real, &wr, &bad);
+		if (!ret) {
+			qp->marker_out = true;
+			cq->mark_qps[cq->n_mark++] = qp;
+		}
+	}
+	if (!cq->n_mark)
+		atomic_fetch_and(&cq->slow, ~(uint32_t)VMIG_SLOW_MARK);
+	pthread_mutex_unlock(&cq->lock);
+	return ret;
 }
 
-/* Shim thread, every round: finishes the drains a timeout left behind. */
+/* Shim thread, every round: nothing left to do since markers are filtered
+ * by the CQs themselves (kept for a drain that outlives its request). */
 void vmig_suspend_poll_aborts(void)
 {
-	struct vmig_qp *qp;
-	bool left = false;
-
-	if (!abort_pending)
-		return;
-	pthread_mutex_lock(&vmig_shim.lock);
-	vmig_list_for_each(qp, &vmig_shim.qps, struct vmig_qp, link) {
-		if (!qp->draining)
-			continue;
-		if (!qp->drained) {
-			left = true;
-			continue;
-		}
-		qp->draining = false;
-		if (qp_to_rts(qp))
-			pr_err("qp %#x: SQD->RTS failed after a late drain",
-			       qp->ib.qp_base.qp_num);
-		qp_release(qp);
-		pr_info("qp %#x: late drain done, running again",
-			qp->ib.qp_base.qp_num);
-	}
-	abort_pending = left;
-	pthread_mutex_unlock(&vmig_shim.lock);
 }
 
 static void drain_abort(void)
@@ -91,20 +93,7 @@ static void drain_abort(void)
 	vmig_list_for_each(qp, &vmig_shim.qps, struct vmig_qp, link) {
 		if (!qp->selected)
 			continue;
-		if (qp->draining && !qp->drained) {
-			if (!qp_to_rts(qp)) {
-				qp->draining = false;
-				qp_release(qp);
-			} else {
-				/* still draining: finish when it ends */
-				abort_pending = true;
-			}
-			continue;
-		}
-		if (qp->draining) {
-			qp->draining = false;
-			qp_to_rts(qp);
-		}
+		qp->draining = false;
 		qp_release(qp);
 	}
 }
@@ -125,48 +114,61 @@ int vmig_op_suspend(struct vmig_req *r)
 		return vmig_req_fail(r, VMIG__ERR_CLASS__ERR_BAD_STATE, 0,
 				     "suspend in phase %s",
 				     vmig_phase_name(vmig_shim.phase));
-	if (abort_pending)
-		return vmig_req_fail(r, VMIG__ERR_CLASS__ERR_BAD_STATE, EBUSY,
-				     "an aborted drain is still finishing");
 	vmig_list_for_each(qp, &vmig_shim.qps, struct vmig_qp, link) {
 		qp->selected = vmig_qp_matches(qp, f);
 		qp->drained = qp->draining = false;
 		nsel += qp->selected;
+		if (qp->selected && qp->marker_out)
+			return vmig_req_fail(r, VMIG__ERR_CLASS__ERR_BAD_STATE,
+				EBUSY, "qp %#x: the drain of an aborted suspend "
+				"is still pending", qp->ib.qp_base.qp_num);
 	}
 	if (f && f->n_remote && !nsel)
 		return vmig_req_fail(r, VMIG__ERR_CLASS__ERR_NOT_FOUND, 0,
 				     "no connection matches the filter");
 	vmig_list_for_each(qp, &vmig_shim.qps, struct vmig_qp, link) {
-		struct ibv_qp_attr a = {
-			.qp_state = IBV_QPS_SQD,
-			.en_sqd_async_notify = 1,
-		};
-
 		if (!qp->selected)
 			continue;
 		vmig_quiesce_qp(qp, VMIG_SLOW_HELD);
-		if (qp->state != IBV_QPS_RTS ||
-		    qp->init.qp_type == IBV_QPT_UD)
+		/* UD sends complete locally without a peer; RESET/INIT QPs
+		 * have sent nothing */
+		if (qp->init.qp_type == IBV_QPT_UD ||
+		    (qp->state != IBV_QPS_RTS && qp->state != IBV_QPS_SQD))
 			continue;
 		qp->draining = true;
-		if (vmig_real.modify_qp(qp->real, &a, IBV_QP_STATE |
-					IBV_QP_EN_SQD_ASYNC_NOTIFY)) {
-			pr_perror("qp %#x: RTS->SQD", qp->ib.qp_base.qp_num);
-			qp->draining = false;
-			drain_abort();
-			return vmig_req_fail(r, VMIG__ERR_CLASS__ERR_VERBS,
-					     errno, "modify to SQD failed");
-		}
 	}
 	deadline = t0 + (uint64_t)tmo * 1000;
 	for (;;) {
 		all = true;
-		vmig_list_for_each(qp, &vmig_shim.qps, struct vmig_qp, link)
-			if (qp->draining && !qp->drained)
-				all = false;
+		vmig_list_for_each(qp, &vmig_shim.qps, struct vmig_qp, link) {
+			if (!qp->draining || qp->drained)
+				continue;
+			all = false;
+			/* a full send queue takes the marker later */
+			if (!qp->marker_out && post_marker(qp) &&
+			    vmig_now_us() - t0 > 1000000)
+				pr_debug("qp %#x: marker not posted yet",
+					 qp->ib.qp_base.qp_num);
+		}
 		if (all || vmig_now_us() >= deadline)
 			break;
-		vmig_events_pump(5);
+		/* the markers complete in the send CQs: poll them here too,
+		 * the application's completions go to the shim's buffer */
+		vmig_list_for_each(qp, &vmig_shim.qps, struct vmig_qp, link) {
+			if (!qp->draining || qp->drained || !qp->marker_out)
+				continue;
+			pthread_mutex_lock(&qp->scq->lock);
+			vmig_cq_drain(qp->scq);
+			pthread_mutex_unlock(&qp->scq->lock);
+		}
+		vmig_events_pump(2);
+	}
+	vmig_list_for_each(qp, &vmig_shim.qps, struct vmig_qp, link) {
+		if (qp->draining && qp->drained &&
+		    qp->drain_status != IBV_WC_SUCCESS)
+			pr_warn("qp %#x: drain marker completed with %s",
+				qp->ib.qp_base.qp_num,
+				ibv_wc_status_str(qp->drain_status));
 	}
 	if (!all) {
 		drain_abort();
@@ -211,12 +213,7 @@ int vmig_op_resume(struct vmig_req *r)
 	vmig_list_for_each(qp, &vmig_shim.qps, struct vmig_qp, link) {
 		if (!qp->selected)
 			continue;
-		if (qp->draining) {
-			qp->draining = false;
-			if (qp_to_rts(qp))
-				pr_perror("qp %#x: SQD->RTS",
-					  qp->ib.qp_base.qp_num);
-		}
+		qp->draining = false;
 		if (qp_release(qp))
 			ret = -1;
 	}
