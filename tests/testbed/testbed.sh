@@ -77,7 +77,14 @@ cmd_fetch_kernel() {
 	if [ ! -e "$KROOT/.unpacked" ]; then
 		log=$(mktemp)
 		tmp=$(mktemp -d "$CACHE/.dl.XXXXXX")
-		if ! (cd "$tmp" && apt-get download "linux-image-$ver" >"$log" 2>&1 &&
+		if ! (cd "$tmp" && apt-get download "linux-image-$ver" >"$log" 2>&1); then
+			# Old package lists name a version the mirror no longer has.
+			apt-get update -qq >>"$log" 2>&1 || true
+			ver=$(kernel_pkg_version)
+			[ -n "$ver" ] || ver=$KVER
+			KVER=$ver KROOT=$CACHE/$ver KERNEL=$CACHE/$ver/boot/vmlinuz-$ver
+		fi
+		if ! (cd "$tmp" && { [ -e ./linux-image-*.deb ] || apt-get download "linux-image-$ver" >>"$log" 2>&1; } &&
 			rm -rf "$KROOT" && mkdir -p "$KROOT" && dpkg -x ./linux-image-*.deb "$KROOT" >>"$log" 2>&1 &&
 			depmod -b "$KROOT" "$ver" >>"$log" 2>&1); then
 			cat "$log" >&2
