@@ -492,10 +492,13 @@ static int phase_dump(struct mig_run *r)
 
 static int phase_transfer(struct mig_run *r)
 {
+	char why[400];
 	uint64_t bytes = 0;
 	int ret = migrd_images_send(r->dest_fd, r->out_dir, r->m->guest,
-				    r->d->cfg.host, &bytes, r->err,
-				    sizeof(r->err));
+				    r->d->cfg.host, &bytes, why, sizeof(why));
+
+	if (ret)
+		seterr(r, "transfer to %s: %s", r->dest->name, why);
 
 	pthread_mutex_lock(&r->t->lock);
 	r->m->bytes_sent += bytes;
@@ -564,11 +567,14 @@ static int rollback(struct mig_run *r, char *why, size_t why_len)
 	int ret = 0;
 
 	if (r->prepared && r->dest_fd >= 0) {
+		char ignored[256];
+
+		/* best effort: a dead destination has nothing to drop */
 		simple(&req, VMIG__CTL_TYPE__CTL_MIG_ABORT);
 		req.mig = &x;
 		x.guest = r->m->guest;
-		if (!migrd_peer_request(r->dest_fd, &req, &reply, r->err,
-					sizeof(r->err)))
+		if (!migrd_peer_request(r->dest_fd, &req, &reply, ignored,
+					sizeof(ignored)))
 			vmig_ctl_free(reply);
 	}
 	if (r->dumped) {
@@ -668,7 +674,7 @@ void migrd_mig_run(struct migrd_mig_table *t, struct migrd_mig *m)
 		.be = migrd_backend_get(&t->d->cfg),
 	};
 	enum migrd_mig_state cur = MIGRD_MIG_SETUP;
-	char why[600], reason[1200];
+	char why[600], cause[512], reason[1200];
 	size_t i;
 	int ret = 0;
 
@@ -707,14 +713,21 @@ void migrd_mig_run(struct migrd_mig_table *t, struct migrd_mig *m)
 		cur = MIGRD_MIG_CANCELLING;
 	}
 	why[0] = '\0';
-	if (rollback(&r, why, sizeof(why)))
+	/* the rollback reuses r.err: keep the cause */
+	snprintf(cause, sizeof(cause), "%s",
+		 ret == -ECANCELED ? "cancelled" : r.err);
+	if (rollback(&r, why, sizeof(why))) {
 		snprintf(reason, sizeof(reason),
-			 "%s%sthe rollback failed too: %s",
-			 ret == -ECANCELED ? "" : r.err,
-			 ret == -ECANCELED ? "" : "; ", why);
-	else
-		snprintf(reason, sizeof(reason), "%s%sthe guest runs on the source",
-			 ret == -ECANCELED ? "cancelled" : r.err, "; ");
+			 "%s; the rollback failed too: %s", cause, why);
+	} else {
+		snprintf(reason, sizeof(reason), "%s; the guest runs on the source",
+			 cause);
+		if (r.suspend_us) {
+			pthread_mutex_lock(&t->lock);
+			m->downtime_us = now_us() - r.suspend_us;
+			pthread_mutex_unlock(&t->lock);
+		}
+	}
 	migrd_mig_set_state(t, m, cur,
 			    ret == -ECANCELED ? MIGRD_MIG_CANCELLED :
 						MIGRD_MIG_FAILED,

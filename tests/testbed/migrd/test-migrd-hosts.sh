@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # migrd across two Soft-RoCE hosts (TAP): shims register, FORWARD reaches
 # the other host's shims by host name and by the rxe GID, a migrd with
-# another cluster key is refused and logged while the daemons serve on, a
-# stopped host is reported unreachable, and vmigrate drives a migration
-# through setup. Needs the testbed (docs/testbed.md).
+# another cluster key is refused and logged while the daemons serve on;
+# vmigrate moves a (stand-in) guest from h1 to h2 with its checkpoint
+# carried by migrd over the segment; the destination's migrd killed during
+# a migration rolls the guest back to h1; a stopped host is reported
+# unreachable. Needs the testbed (docs/testbed.md).
 set -uo pipefail
 
 SRC=${VMIG_SRC:-$(cd "$(dirname "$0")/../../.." && pwd)}
@@ -51,9 +53,36 @@ mkdir -p "$SH"
 head -c 32 /dev/urandom >"$SH/cluster.key"
 head -c 32 /dev/urandom >"$SH/other.key"
 chmod 600 "$SH/cluster.key" "$SH/other.key"
+# A test backend: "dump" stops the stand-in shim and writes a checkpoint
+# into migrd's image_dir (tmpfs on each host: only migrd's own transfer
+# can bring it to the other host); "restore" checks it and starts the
+# stand-in again.
+cat >"$SH/backend" <<SHB
+#!/bin/sh
+set -eu
+op=\$1 guest=\$2 dir=\$3
+case \$op in
+dump)
+	kill "\$(cat "\$VMIG_RUN_DIR/probe-\$guest.pid")"
+	rm -f "\$VMIG_RUN_DIR/probe-\$guest.pid"
+	case \$guest in slow*) sleep 4 ;; esac
+	head -c 2500000 /dev/urandom >"\$dir/pages.img"
+	echo "\$guest from \$VMIG_HOST" >"\$dir/inventory"
+	(cd "\$dir" && sha256sum pages.img inventory) >"$SH/sums-\$guest"
+	;;
+restore)
+	(cd "\$dir" && sha256sum -c --quiet "$SH/sums-\$guest") || { echo "checkpoint damaged"; exit 1; }
+	setsid $PROBE shim "\$guest" >>"$SH/probe-\$VMIG_HOST.log" 2>&1 </dev/null &
+	;;
+esac
+SHB
+chmod +x "$SH/backend"
 cat >"$SH/migrd.conf" <<CONF
 port = 7410
 run_dir = /run/vmig
+image_dir = /run/vmig/images
+backend = exec
+backend_exec = $SH/backend
 key_file = $SH/cluster.key
 forward_timeout_ms = 8000
 connect_timeout_ms = 5000
@@ -131,16 +160,43 @@ for i in $(seq 50); do
 done
 out=$(tbx h1 -- env VMIG_RUN_DIR=/run/vmig "$VMIGRATE" app1 h2; echo "rc=$?")
 echo "$out" | sed 's/^/# /'
-check "vmigrate app1 h2 passes setup (both hosts answered)" grep -q "precopy" <<<"$out"
-check "... and reports why it stops there, exit 1" grep -q "rc=1" <<<"$out"
+check "vmigrate app1 h2: completed, exit 0" grep -q "rc=0" <<<"$out"
+out=$(tbx h2 -- env VMIG_RUN_DIR=/run/vmig "$VMIGRATE" list)
+check "app1 now runs on h2 (its checkpoint crossed the network intact)" grep -q "^app1 " <<<"$out"
 out=$(tbx h1 -- env VMIG_RUN_DIR=/run/vmig "$VMIGRATE" --json status app1)
-check "vmigrate --json status: setup time reported" grep -q '"setup"' <<<"$out"
+echo "$out" | grep -E '"(status|bytes-sent|downtime-ms|total-time-ms)"' | sed 's/^/# /'
+check "status: completed, every phase timed" python3 -c '
+import json, sys
+m = json.loads(sys.argv[1])
+assert m["status"] == "completed"
+assert len(m["phase-times-ms"]) == 9, m["phase-times-ms"]
+assert m["bytes-sent"] > 2500000
+' "$out"
 out=$(tbx h1 -- env VMIG_RUN_DIR=/run/vmig "$VMIGRATE" web1 h2; echo "rc=$?")
 check "vmigrate of a guest not on this host: refused, exit 4" grep -q "rc=4" <<<"$out"
 
-# h2's migrd stops: h1 reports the host unreachable, promptly
+# the destination's migrd dies while the guest is being dumped: the
+# transfer fails and the guest comes back on the source
+tbx h1 -- bash -c "VMIG_RUN_DIR=/run/vmig setsid $PROBE shim slow1 >>$SH/probe-h1.log 2>&1 </dev/null &"
+for i in $(seq 50); do
+	tbx h1 -- env VMIG_RUN_DIR=/run/vmig "$VMIGRATE" list | grep -q "^slow1 " && break
+	sleep 0.2
+done
+tbx h1 -- env VMIG_RUN_DIR=/run/vmig "$VMIGRATE" --no-wait slow1 h2 >/dev/null
+sleep 1.5
 tbx h2 -- kill "$(cat "$SH/h2.pid")" || true
-sleep 1
+for i in $(seq 100); do
+	out=$(tbx h1 -- env VMIG_RUN_DIR=/run/vmig "$VMIGRATE" status slow1)
+	grep -q "failed" <<<"$out" && break
+	sleep 0.5
+done
+echo "$out" | sed 's/^/# /'
+check "destination killed mid-migration: failed, rolled back" \
+	grep -q "runs on the source" <<<"$out"
+out=$(tbx h1 -- env VMIG_RUN_DIR=/run/vmig "$VMIGRATE" list)
+check "slow1 runs on h1 again" grep -q "^slow1 " <<<"$out"
+
+# h2's migrd is gone: h1 reports the host unreachable, promptly
 out=$(tbx h1 -- env VMIG_RUN_DIR=/run/vmig "$PROBE" forward --host h2)
 echo "$out" | sed 's/^/# /'
 check "host h2 without migrd: ERR_UNREACHABLE" grep -q "ERROR ERR_UNREACHABLE" <<<"$out"
