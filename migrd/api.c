@@ -8,6 +8,7 @@
 #define LOG_PREFIX "migrd: api: "
 #include "api.h"
 #include "ctlmsg.h"
+#include "guest_files.h"
 #include "json.h"
 #include "log.h"
 #include "migrate.h"
@@ -86,6 +87,27 @@ static const char *mig_status(struct migrd *d, const char *guest)
 	return st;
 }
 
+struct list_ctx {
+	struct migrd *d;
+	json_t *list;
+};
+
+static void add_file_guest(const char *guest, void *arg)
+{
+	struct list_ctx *c = arg;
+	json_t *g;
+	size_t i;
+
+	json_array_foreach(c->list, i, g)
+		if (!strcmp(json_string_value(json_object_get(g, "name")),
+			    guest))
+			return;
+	json_array_append_new(c->list, json_pack("{s:s, s:i, s:s}", "name",
+						 guest, "processes", 0,
+						 "migration",
+						 mig_status(c->d, guest)));
+}
+
 static json_t *cmd_list_guests(struct migrd *d, struct migrd_api_session *s,
 			       json_t *args, json_t *id)
 {
@@ -109,6 +131,12 @@ static json_t *cmd_list_guests(struct migrd *d, struct migrd_api_session *s,
 				  "migration", mig_status(d, names[i])));
 	}
 	free(names);
+	/* process guests without any shim registered */
+	{
+		struct list_ctx c = { d, list };
+
+		migrd_guest_files_each(&d->cfg, add_file_guest, &c);
+	}
 	return vmig_qmp_return(list, id);
 }
 
@@ -171,7 +199,8 @@ static json_t *cmd_query_guest(struct migrd *d, struct migrd_api_session *s,
 	if (get_guest(args, true, &guest, err))
 		return bad_args(id, err);
 	n = migrd_registry_find(&d->reg, guest, 0, 0, &procs);
-	if (n <= 0) {
+	if (n < 0 ||
+	    (n == 0 && !migrd_guest_file_running(&d->cfg, guest))) {
 		free(procs);
 		return n < 0 ? vmig_qmp_error(VMIG_QMP_GENERIC, id,
 					      "out of memory") :

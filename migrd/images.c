@@ -16,6 +16,7 @@
 #include "backend.h"
 #include "call.h"
 #include "ctlmsg.h"
+#include "guest_files.h"
 #include "images.h"
 #include "log.h"
 #include "migrd.h"
@@ -346,7 +347,7 @@ Vmig__CtlMsg *migrd_incoming_handle(struct migrd *d, const Vmig__CtlMsg *m)
 	case VMIG__CTL_TYPE__CTL_MIG_PREPARE:
 		n = migrd_registry_find(&d->reg, x->guest, 0, 0, &procs);
 		free(procs);
-		if (n > 0)
+		if (n > 0 || migrd_guest_file_running(&d->cfg, x->guest))
 			return migrd_msg_error(m->seq,
 					       VMIG__ERR_CLASS__ERR_BAD_STATE, 0,
 					       "a guest %s already runs on %s",

@@ -24,6 +24,7 @@
 #include "backend.h"
 #include "call.h"
 #include "ctlmsg.h"
+#include "guest_files.h"
 #include "images.h"
 #include "log.h"
 #include "migrate_priv.h"
@@ -164,6 +165,15 @@ static bool internal(const struct mig_run *r, const Vmig__Endpoint *ep)
 
 /* ------------------------------------------------------------------ setup */
 
+static bool shims_here(struct mig_run *r)
+{
+	struct migrd_proc *procs = NULL;
+	int n = migrd_registry_find(&r->d->reg, r->m->guest, 0, 0, &procs);
+
+	free(procs);
+	return n > 0;
+}
+
 /* Which process on host owns remote: its pid, from the host's STATE. */
 static int owner_on(struct mig_run *r, const char *host,
 		    const Vmig__Endpoint *remote, uint32_t *pid)
@@ -258,16 +268,23 @@ static int phase_setup(struct mig_run *r)
 		seterr(r, "unknown host %s", r->m->host);
 		return -EINVAL;
 	}
-	simple(&inner, VMIG__CTL_TYPE__CTL_STATE);
-	ret = fwd(r, NULL, r->m->guest, 0, &inner, d->cfg.forward_timeout_ms,
-		  &r->states);
-	if (ret)
-		return ret;
-	r->processes = (uint32_t)r->states->n_replies;
-	if (!r->processes) {
-		seterr(r, "guest %s has no process here", r->m->guest);
-		return -ENOENT;
+	if (!shims_here(r)) {
+		/* a process guest without RDMA: a plain checkpoint moves it */
+		if (!migrd_guest_file_running(&d->cfg, r->m->guest)) {
+			seterr(r, "guest %s has no process here", r->m->guest);
+			return -ENOENT;
+		}
+		r->states = migrd_msg_new(VMIG__CTL_TYPE__CTL_OK, 0);
+		if (!r->states)
+			return -ENOMEM;
+	} else {
+		simple(&inner, VMIG__CTL_TYPE__CTL_STATE);
+		ret = fwd(r, NULL, r->m->guest, 0, &inner,
+			  d->cfg.forward_timeout_ms, &r->states);
+		if (ret)
+			return ret;
 	}
+	r->processes = (uint32_t)r->states->n_replies;
 	ret = find_peers(r);
 	if (ret)
 		return ret;
@@ -328,6 +345,8 @@ static int phase_suspend(struct mig_run *r)
 	sus.has_drain_timeout_ms = 1;
 	sus.drain_timeout_ms = r->d->cfg.drain_timeout_ms;
 	r->suspend_us = now_us();
+	if (!r->processes)
+		return 0;	/* no shims, no peers */
 	r->self_suspended = true;	/* partly, maybe: abort them all */
 	ret = fwd(r, NULL, r->m->guest, 0, &m, bound, NULL);
 	if (ret)
@@ -350,6 +369,8 @@ static int phase_teardown(struct mig_run *r)
 {
 	Vmig__CtlMsg m;
 
+	if (!r->processes)
+		return 0;
 	simple(&m, VMIG__CTL_TYPE__CTL_TEARDOWN);
 	r->torn = true;
 	return fwd(r, NULL, r->m->guest, 0, &m,
@@ -626,6 +647,8 @@ static int phase_precopy(struct mig_run *r)
 
 static int phase_reconnect(struct mig_run *r)
 {
+	if (!r->processes)
+		return 0;
 	return reconnect_and_resume(r, r->dest->name);
 }
 

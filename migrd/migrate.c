@@ -18,6 +18,7 @@
 #include "api_server.h"
 #include "call.h"
 #include "ctlmsg.h"
+#include "guest_files.h"
 #include "log.h"
 #include "migrate.h"
 #include "migrate_priv.h"
@@ -275,7 +276,7 @@ int migrd_mig_start(struct migrd_mig_table *t, const char *guest,
 	}
 	n = migrd_registry_find(&d->reg, guest, 0, 0, &procs);
 	free(procs);
-	if (n <= 0) {
+	if (n <= 0 && !migrd_guest_file_running(&d->cfg, guest)) {
 		snprintf(err, err_len, "no guest '%s' on this host", guest);
 		return -ENOENT;
 	}
