@@ -240,6 +240,7 @@ static int dispatch(struct vmig_req *r)
 	case VMIG__CTL_TYPE__CTL_MIG_FILE:
 	case VMIG__CTL_TYPE__CTL_MIG_RESTORE:
 	case VMIG__CTL_TYPE__CTL_MIG_ABORT:
+	case VMIG__CTL_TYPE__CTL_MIG_MOVED:
 	case _VMIG__CTL_TYPE_IS_INT_SIZE:
 		break;
 	}
