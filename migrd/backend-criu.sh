@@ -2,10 +2,11 @@
 # migrd's exec backend for process guests: CRIU through vmig-guest.
 #   backend-criu.sh dump GUEST DIR      checkpoint the guest into DIR
 #   backend-criu.sh restore GUEST DIR   restore it from DIR on this host
+#   backend-criu.sh moved GUEST ADDR    it runs on host ADDR now: route there
 # migrd sets VMIG_RUN_DIR and VMIG_HOST. The last line of output is the
 # error migrd reports when this fails.
 set -eu
-[ $# -eq 3 ] || { echo "usage: $0 dump|restore GUEST DIR" >&2; exit 2; }
+[ $# -eq 3 ] || { echo "usage: $0 dump|restore GUEST DIR | moved GUEST ADDR" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
 vg=
 for c in "$here/../tools/vmig-guest" "$here/vmig-guest" "$(command -v vmig-guest || true)"; do
@@ -15,5 +16,6 @@ done
 case $1 in
 dump) exec "$vg" checkpoint "$2" "$3" ;;
 restore) exec "$vg" restore "$2" "$3" ;;
+moved) exec "$vg" route "$2" "$3" ;;
 *) echo "unknown operation $1" >&2; exit 2 ;;
 esac

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * Backends: "none" (no guest can move; the API says so) and "exec", which
- * runs `backend_exec dump|restore GUEST DIR` with VMIG_RUN_DIR and
- * VMIG_HOST set. migrd/backend-criu.sh is the exec program for process
+ * runs `backend_exec dump|restore GUEST DIR` and `backend_exec moved GUEST
+ * ADDR` with VMIG_RUN_DIR and VMIG_HOST set. migrd/backend-criu.sh is the exec program for process
  * guests (vmig-guest, i.e. CRIU 3.17 through its swrk RPC).
  */
 #include <errno.h>
@@ -30,10 +30,18 @@ static int no_op(const struct migrd_config *cfg, const char *guest,
 	return -EOPNOTSUPP;
 }
 
+static int nothing_to_route(const struct migrd_config *cfg,
+			    const char *guest, const char *addr, char *err,
+			    size_t err_len)
+{
+	return 0;
+}
+
 static const struct migrd_backend_ops backend_none = {
 	.name = "none",
 	.dump = no_op,
 	.restore = no_op,
+	.moved = nothing_to_route,
 };
 
 static uint64_t now_ms(void)
@@ -137,10 +145,17 @@ static int exec_restore(const struct migrd_config *cfg, const char *guest,
 	return run_exec(cfg, "restore", guest, dir, err, err_len);
 }
 
+static int exec_moved(const struct migrd_config *cfg, const char *guest,
+		      const char *addr, char *err, size_t err_len)
+{
+	return run_exec(cfg, "moved", guest, addr, err, err_len);
+}
+
 static const struct migrd_backend_ops backend_exec = {
 	.name = "exec",
 	.dump = exec_dump,
 	.restore = exec_restore,
+	.moved = exec_moved,
 };
 
 const struct migrd_backend_ops *migrd_backend_get(const struct migrd_config *cfg)

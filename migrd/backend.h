@@ -23,6 +23,9 @@ struct migrd_backend_ops {
 	/* Runs guest from the checkpoint in dir on this host. */
 	int (*restore)(const struct migrd_config *cfg, const char *guest,
 		       const char *dir, char *err, size_t err_len);
+	/* guest now runs on the host at addr: reach it there (routes). */
+	int (*moved)(const struct migrd_config *cfg, const char *guest,
+		     const char *addr, char *err, size_t err_len);
 };
 
 /* The table for cfg->backend (never NULL). */

@@ -239,6 +239,7 @@ static Vmig__CtlMsg *handle(struct conn *c, const Vmig__CtlMsg *m)
 	case VMIG__CTL_TYPE__CTL_MIG_FILE:
 	case VMIG__CTL_TYPE__CTL_MIG_RESTORE:
 	case VMIG__CTL_TYPE__CTL_MIG_ABORT:
+	case VMIG__CTL_TYPE__CTL_MIG_MOVED:
 		/* only an authenticated migrd moves guests here */
 		if (c->role != VMIG__ROLE__ROLE_MIGRD)
 			return migrd_msg_error(m->seq,

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* Checkpoint directories: naming, shipping and receiving them. */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -388,6 +389,24 @@ Vmig__CtlMsg *migrd_incoming_handle(struct migrd *d, const Vmig__CtlMsg *m)
 		migrd_rm_rf(dir);
 		pr_info("incoming guest %s dropped", x->guest);
 		return migrd_msg_new(VMIG__CTL_TYPE__CTL_OK, m->seq);
+	case VMIG__CTL_TYPE__CTL_MIG_MOVED: {
+		unsigned char a[16];
+
+		if (!x->dest_addr || (inet_pton(AF_INET, x->dest_addr, a) != 1 &&
+				      inet_pton(AF_INET6, x->dest_addr, a) != 1))
+			return migrd_msg_error(m->seq,
+					       VMIG__ERR_CLASS__ERR_BAD_REQUEST,
+					       0, "MOVED without an address");
+		ret = migrd_backend_get(&d->cfg)->moved(&d->cfg, x->guest,
+						       x->dest_addr, err,
+						       sizeof(err));
+		if (ret)
+			return migrd_msg_error(m->seq,
+					       VMIG__ERR_CLASS__ERR_GENERIC,
+					       -ret, "%s", err);
+		pr_info("guest %s now at %s", x->guest, x->dest_addr);
+		return migrd_msg_new(VMIG__CTL_TYPE__CTL_OK, m->seq);
+	}
 	case VMIG__CTL_TYPE__CTL_NONE:
 	case VMIG__CTL_TYPE__CTL_HELLO:
 	case VMIG__CTL_TYPE__CTL_ERROR:

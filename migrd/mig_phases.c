@@ -54,6 +54,7 @@ struct mig_run {
 	char out_dir[PATH_MAX];
 	int dest_fd;			/* session with the destination */
 	bool self_suspended, torn, dumped, prepared, on_dest;
+	bool process_guest;		/* vmig-guest's: has an address */
 	uint64_t suspend_us;		/* downtime starts */
 	char err[512];
 };
@@ -285,6 +286,7 @@ static int phase_setup(struct mig_run *r)
 			return ret;
 	}
 	r->processes = (uint32_t)r->states->n_replies;
+	r->process_guest = migrd_guest_file_running(&d->cfg, r->m->guest);
 	ret = find_peers(r);
 	if (ret)
 		return ret;
@@ -652,12 +654,56 @@ static int phase_reconnect(struct mig_run *r)
 	return reconnect_and_resume(r, r->dest->name);
 }
 
+/* The guest's address now leads to the destination: here and on every
+ * other host of the cluster (the destination routed it when restoring).
+ * Best effort: a host that misses it is logged, the guest runs anyway. */
+static void announce_move(struct mig_run *r)
+{
+	struct migrd *d = r->d;
+	Vmig__CtlMsg req, *reply = NULL;
+	Vmig__MigXfer x = VMIG__MIG_XFER__INIT;
+	char err[512];
+	int i;
+
+	if (r->be->moved(&d->cfg, r->m->guest, r->dest->addr, err,
+			 sizeof(err)))
+		pr_warn("%s: routing to %s here: %s", r->m->guest,
+			r->dest->addr, err);
+	simple(&req, VMIG__CTL_TYPE__CTL_MIG_MOVED);
+	req.mig = &x;
+	x.guest = r->m->guest;
+	x.src_host = d->cfg.host;
+	x.dest_addr = (char *)r->dest->addr;
+	for (i = 0; i < d->cfg.n_hosts; i++) {
+		const struct migrd_host *h = &d->cfg.hosts[i];
+
+		if (!strcmp(h->name, d->cfg.host) || h == r->dest)
+			continue;
+		if (migrd_call_peer(h->addr, h->port, d->cfg.host, &d->key,
+				    &req, (int)d->cfg.connect_timeout_ms,
+				    (int)d->cfg.forward_timeout_ms, &reply, err,
+				    sizeof(err))) {
+			pr_warn("%s: telling %s about the move: %s",
+				r->m->guest, h->name, err);
+			continue;
+		}
+		if (reply->type == VMIG__CTL_TYPE__CTL_ERROR)
+			pr_warn("%s: %s could not route to it: %s", r->m->guest,
+				h->name, reply->error && reply->error->desc ?
+						 reply->error->desc : "");
+		vmig_ctl_free(reply);
+		reply = NULL;
+	}
+}
+
 static int phase_resume(struct mig_run *r)
 {
 	/* reconnect_and_resume resumed everybody; account the downtime */
 	pthread_mutex_lock(&r->t->lock);
 	r->m->downtime_us = now_us() - r->suspend_us;
 	pthread_mutex_unlock(&r->t->lock);
+	if (r->process_guest)
+		announce_move(r);
 	return 0;
 }
 

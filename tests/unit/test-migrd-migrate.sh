@@ -71,6 +71,13 @@ restore)
 	*) setsid "$PROBE" shim "$guest" >>"$VMIG_RUN_DIR/probe.log" 2>&1 </dev/null & ;;
 	esac
 	;;
+moved)
+	echo "$guest via $dir" >>"$VMIG_RUN_DIR/moved.log"
+	;;
+*)
+	echo "unknown operation $op"
+	exit 2
+	;;
 esac
 SH
 sed -i -e "s|\"\$PROBE\"|$PROBE|" -e "s|SUMS/|$T/|" "$T/backend"
@@ -185,6 +192,8 @@ check "a shim-less guest is listed with 0 processes" bash -c "$A list | grep -q 
 out=$($A plain1 hB 2>&1)
 check "vmigrate plain1 hB: exit 0" [ $? -eq 0 ]
 check "plain1 is recorded on hB now" bash -c "$B list | grep -q '^plain1 '"
+check "hA routes plain1 to hB now (backend 'moved')" grep -q "plain1 via 127.0.0.1" "$T/hA/run/moved.log"
+check "hA tried to tell hC too, and says it could not" grep -q "plain1: telling hC about the move" "$T/hA/log"
 
 # bad input does not hurt
 out=$($A nosuch hB 2>&1)
