@@ -74,29 +74,25 @@ static void serve_one(int fd, const char *guest)
 		vmig__ctl_msg__init(&out);
 		out.has_type = out.has_seq = 1;
 		out.seq = in->seq;
-		switch (in->type) {
-		case VMIG__CTL_TYPE__CTL_HELLO:
+		/* a stand-in: what it does not know it acknowledges */
+		if (in->type == VMIG__CTL_TYPE__CTL_HELLO) {
 			out.type = VMIG__CTL_TYPE__CTL_HELLO;
 			out.hello = &h;
 			h.has_version = h.has_role = h.has_pid = 1;
 			h.version = VMIG__CTL_VERSION__CTL_VERSION_CURRENT;
 			h.role = VMIG__ROLE__ROLE_SHIM;
 			h.pid = (uint32_t)getpid();
-			break;
-		case VMIG__CTL_TYPE__CTL_SUSPEND:
+		} else if (in->type == VMIG__CTL_TYPE__CTL_SUSPEND) {
 			out.type = VMIG__CTL_TYPE__CTL_DRAINED;
-			break;
-		case VMIG__CTL_TYPE__CTL_STATE:
+		} else if (in->type == VMIG__CTL_TYPE__CTL_STATE) {
 			out.type = VMIG__CTL_TYPE__CTL_STATE;
 			out.state = &st;
 			st.has_pid = 1;
 			st.pid = (uint32_t)getpid();
 			st.guest = (char *)guest;
 			st.phase = "running";
-			break;
-		default:
+		} else {
 			out.type = VMIG__CTL_TYPE__CTL_OK;
-			break;
 		}
 		printf("probe shim: %s\n", vmig_ctl_type_name(in->type));
 		fflush(stdout);
