@@ -1,0 +1,223 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The network of a process guest: the veth pair, the addresses and routes on
+ * both ends. Done with iproute2's `ip` (present wherever CRIU runs: CRIU
+ * itself calls it to dump and restore addresses and routes), whose error
+ * messages are clear enough to pass on.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "guest_priv.h"
+
+#define IP_MAX_ARGS 24
+
+int guest_ip(char *err, const char *arg, ...)
+{
+	const char *argv[IP_MAX_ARGS + 2] = { "ip" };
+	char out[VMIG_GUEST_ERR_LEN / 2] = "", cmd[VMIG_GUEST_ERR_LEN / 2] = "ip";
+	size_t argc = 1, used = 0;
+	int pfd[2], status, ret = 0;
+	va_list ap;
+	pid_t pid;
+	ssize_t n;
+
+	va_start(ap, arg);
+	for (const char *a = arg; a; a = va_arg(ap, const char *)) {
+		if (argc == IP_MAX_ARGS + 1)
+			break;
+		argv[argc++] = a;
+		snprintf(cmd + strlen(cmd), sizeof(cmd) - strlen(cmd), " %s", a);
+	}
+	va_end(ap);
+	argv[argc] = NULL;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		ret = -errno;
+		GUEST_SETERR(err, "%s: pipe: %s", cmd, strerror(errno));
+		return ret;
+	}
+	pid = fork();
+	if (pid < 0) {
+		ret = -errno;
+		GUEST_SETERR(err, "%s: fork: %s", cmd, strerror(errno));
+		close(pfd[0]);
+		close(pfd[1]);
+		return ret;
+	}
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+
+		if (null >= 0) {
+			dup2(null, STDIN_FILENO);
+			dup2(null, STDOUT_FILENO);
+		}
+		dup2(pfd[1], STDERR_FILENO);
+		signal(SIGPIPE, SIG_DFL);
+		execvp("ip", (char *const *)argv);
+		dprintf(STDERR_FILENO, "cannot run ip (is iproute2 installed?): %s",
+			strerror(errno));
+		_exit(127);
+	}
+	close(pfd[1]);
+	while ((n = read(pfd[0], out + used, sizeof(out) - 1 - used)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		used += n;
+		if (used == sizeof(out) - 1) {
+			char sink[256];
+
+			/* keep the start, drain the rest so ip never blocks */
+			while (read(pfd[0], sink, sizeof(sink)) > 0)
+				;
+			break;
+		}
+	}
+	close(pfd[0]);
+	out[used] = '\0';
+	while (used && (out[used - 1] == '\n' || out[used - 1] == ' '))
+		out[--used] = '\0';
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			status = -1;
+			break;
+		}
+	}
+	if (status != 0) {
+		GUEST_SETERR(err, "`%s` failed: %s", cmd,
+			     used ? out : "(no message)");
+		ret = -EIO;
+	}
+	return ret;
+}
+
+bool guest_link_exists(const char *ifname)
+{
+	return if_nametoindex(ifname) != 0;
+}
+
+void guest_link_del(const char *ifname)
+{
+	char err[VMIG_GUEST_ERR_LEN];
+
+	if (guest_link_exists(ifname))
+		guest_ip(err, "link", "del", ifname, NULL);
+}
+
+int guest_veth_create(const struct vmig_guest *g, pid_t pid, char *err)
+{
+	char pidstr[16];
+
+	snprintf(pidstr, sizeof(pidstr), "%d", (int)pid);
+	return guest_ip(err, "link", "add", g->host_veth, "type", "veth",
+			"peer", "name", VMIG_GUEST_IFNAME, "netns", pidstr, NULL);
+}
+
+static int write_sysctl(const char *path, const char *val, char *err)
+{
+	size_t len = strlen(val);
+	int fd = open(path, O_WRONLY | O_CLOEXEC), ret = 0;
+
+	if (fd < 0 || write(fd, val, len) != (ssize_t)len) {
+		ret = -errno;
+		GUEST_SETERR(err, "cannot set %s to %s: %s", path, val,
+			     strerror(errno));
+	}
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+/*
+ * The source address this host uses towards guests: its first global IPv4
+ * address outside the guests' veths. Without it the kernel would pick the
+ * gateway address of vg-NAME, which means "this host" on every host and
+ * would break the connection when the guest moves.
+ */
+static bool host_src(char *buf, size_t len)
+{
+	struct ifaddrs *ifa, *i;
+	bool found = false;
+
+	if (getifaddrs(&ifa) < 0)
+		return false;
+	for (i = ifa; i && !found; i = i->ifa_next) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)i->ifa_addr;
+		uint32_t h;
+
+		if (!sin || sin->sin_family != AF_INET ||
+		    (i->ifa_flags & IFF_LOOPBACK) || !(i->ifa_flags & IFF_UP) ||
+		    !strncmp(i->ifa_name, VMIG_GUEST_VETH_PREFIX,
+			     strlen(VMIG_GUEST_VETH_PREFIX)))
+			continue;
+		h = ntohl(sin->sin_addr.s_addr);
+		if ((h >> 16) == 0xa9fe || (h >> 24) == 127)
+			continue;
+		found = inet_ntop(AF_INET, &sin->sin_addr, buf, len) != NULL;
+	}
+	freeifaddrs(ifa);
+	return found;
+}
+
+int guest_host_net_up(const struct vmig_guest *g, char *err)
+{
+	char path[128], addr[INET_ADDRSTRLEN + 3], src[INET_ADDRSTRLEN];
+	int ret;
+
+	ret = guest_ip(err, "addr", "replace", VMIG_GUEST_GATEWAY "/32",
+		       "dev", g->host_veth, "scope", "link", NULL);
+	if (!ret)
+		ret = guest_ip(err, "link", "set", g->host_veth, "up", NULL);
+	if (ret)
+		return ret;
+	/* routed, not bridged: the host forwards, and answers ARP for
+	 * the addresses it routes (guests with a prefix shorter than /32) */
+	ret = write_sysctl("/proc/sys/net/ipv4/ip_forward", "1", err);
+	if (ret)
+		return ret;
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/proxy_arp",
+		 g->host_veth);
+	ret = write_sysctl(path, "1", err);
+	if (ret)
+		return ret;
+	inet_ntop(AF_INET, &g->addr, addr, INET_ADDRSTRLEN);
+	strcat(addr, "/32");
+	if (host_src(src, sizeof(src)))
+		return guest_ip(err, "route", "replace", addr, "dev",
+				g->host_veth, "src", src, NULL);
+	return guest_ip(err, "route", "replace", addr, "dev", g->host_veth, NULL);
+}
+
+int guest_inner_net_up(const struct vmig_guest *g, char *err)
+{
+	char addr[INET_ADDRSTRLEN + 4];
+	int ret;
+
+	inet_ntop(AF_INET, &g->addr, addr, INET_ADDRSTRLEN);
+	snprintf(addr + strlen(addr), 4, "/%u", g->prefix);
+	ret = guest_ip(err, "link", "set", "lo", "up", NULL);
+	if (!ret)
+		ret = guest_ip(err, "addr", "add", addr, "dev", VMIG_GUEST_IFNAME,
+			       NULL);
+	if (!ret)
+		ret = guest_ip(err, "link", "set", VMIG_GUEST_IFNAME, "up", NULL);
+	if (!ret)
+		ret = guest_ip(err, "route", "add", VMIG_GUEST_GATEWAY, "dev",
+			       VMIG_GUEST_IFNAME, "scope", "link", NULL);
+	if (!ret)
+		ret = guest_ip(err, "route", "add", "default", "via",
+			       VMIG_GUEST_GATEWAY, "dev", VMIG_GUEST_IFNAME,
+			       NULL);
+	return ret;
+}
