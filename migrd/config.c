@@ -96,11 +96,11 @@ static int parse_uint(const char *v, unsigned long min, unsigned long max,
 	return 0;
 }
 
-/* "addr", "addr:port", "[v6]:port" */
+/* "addr", "addr:port", "[v6]:port"; no port gives 0: the cluster's */
 static int parse_hostport(const char *v, char *addr, uint16_t *port)
 {
 	char buf[MIGRD_ADDR_MAX + 8];
-	unsigned long p = MIGRD_DEFAULT_PORT;
+	unsigned long p = 0;
 	char *colon, *a = buf;
 
 	if (strlen(v) >= sizeof(buf))
@@ -282,6 +282,10 @@ int migrd_config_parse(struct migrd_config *cfg, const char *text,
 				 err_len);
 	}
 	free(copy);
+	/* peers without a port use the cluster's, wherever 'port' was set */
+	for (lineno = 0; !ret && lineno < cfg->n_hosts; lineno++)
+		if (!cfg->hosts[lineno].port)
+			cfg->hosts[lineno].port = cfg->port;
 	return ret;
 }
 

@@ -9,7 +9,8 @@
  *   key_file = /etc/vmig/cluster.key
  *   forward_timeout_ms = 5000    bound on a delivery to shims or a host
  *   connect_timeout_ms = 2000    bound on connecting to another migrd
- *   peer.h2 = 10.77.0.2[:port]   the cluster's hosts (this one may be listed)
+ *   peer.h2 = 10.77.0.2[:port]   the cluster's hosts (this one may be listed);
+ *                                without a port, the cluster's 'port'
  *   backend = exec               how guests are dumped and restored: none,
  *                                or exec (backend_exec PROG dump|restore
  *                                GUEST DIR; migrd/backend-criu.sh runs

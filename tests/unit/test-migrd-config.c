@@ -61,13 +61,13 @@ static void test_good(void)
 	ok(h && !strcmp(h->addr, "10.77.0.2") && h->port == 7500,
 	   "peer with port");
 	h = migrd_config_find_host(&cfg, "10.77.0.1");
-	ok(h && !strcmp(h->name, "h1") && h->port == 7410,
-	   "find by address, default port");
+	ok(h && !strcmp(h->name, "h1") && h->port == 7411,
+	   "find by address; no port: the cluster's port");
 	h = migrd_config_find_host(&cfg, "h3");
 	ok(h && !strcmp(h->addr, "fd00::3") && h->port == 7412,
 	   "bracketed IPv6 with port");
 	h = migrd_config_find_host(&cfg, "h4");
-	ok(h && !strcmp(h->addr, "fd00::4") && h->port == 7410, "bare IPv6");
+	ok(h && !strcmp(h->addr, "fd00::4") && h->port == 7411, "bare IPv6");
 	ok(!migrd_config_find_host(&cfg, "h9"), "unknown host: NULL");
 	is_int(migrd_config_check(&cfg, err, sizeof(err)), 0, "check passes");
 
