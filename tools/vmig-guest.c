@@ -2,15 +2,18 @@
 /*
  * vmig-guest: process guests from the command line (lib/guest.h).
  *   vmig-guest start NAME [--addr A.B.C.D[/NN]] -- CMD ARGS...
+ *   vmig-guest run NAME [--addr A.B.C.D[/NN]] -- CMD ARGS...
  *   vmig-guest list
  *   vmig-guest stop NAME [--timeout S]
  *   vmig-guest route NAME VIA [--addr A.B.C.D]
  *   vmig-guest checkpoint NAME DIR
  *   vmig-guest restore NAME DIR
- * Exit codes: 0 done, 1 failed, 2 usage.
+ * Exit codes: 0 done, 1 failed, 2 usage; run exits with the command's
+ * status (128+N for signal N), or 0 when the guest was checkpointed away.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +26,7 @@ static int usage(void)
 {
 	fprintf(stderr,
 		"usage: vmig-guest start NAME [--addr A.B.C.D[/NN]] -- CMD [ARGS...]\n"
+		"       vmig-guest run NAME [--addr A.B.C.D[/NN]] -- CMD [ARGS...]\n"
 		"       vmig-guest list\n"
 		"       vmig-guest stop NAME [--timeout SECONDS]\n"
 		"       vmig-guest route NAME VIA [--addr A.B.C.D]\n"
@@ -40,7 +44,8 @@ static int fail(const char *what, const char *err)
 	return 1;
 }
 
-static int cmd_start(int argc, char **argv)
+/* start: detached, prints the init's pid; run: waits, as vmig-run does */
+static int cmd_start(int argc, char **argv, bool wait)
 {
 	char err[VMIG_GUEST_ERR_LEN];
 	const char *addr = NULL;
@@ -59,6 +64,18 @@ static int cmd_start(int argc, char **argv)
 		return usage();
 	if (vmig_guest_init(&g, argv[1], addr, err))
 		return fail("start", err);
+	if (wait) {
+		int ret = vmig_guest_run(&g, argv + i + 1, err);
+
+		if (ret < 0)
+			return fail("run", err);
+		if (ret == VMIG_GUEST_CHECKPOINTED) {
+			fprintf(stderr, "vmig-guest: guest '%s' was checkpointed and left this host\n",
+				g.name);
+			return 0;
+		}
+		return ret;
+	}
 	if (vmig_guest_start(&g, argv + i + 1, err))
 		return fail("start", err);
 	printf("%d\n", (int)g.pid);
@@ -164,7 +181,9 @@ int main(int argc, char **argv)
 		return usage();
 	/* subcommands see argv[0] = their own name */
 	if (!strcmp(argv[1], "start"))
-		return cmd_start(argc - 1, argv + 1);
+		return cmd_start(argc - 1, argv + 1, false);
+	if (!strcmp(argv[1], "run"))
+		return cmd_start(argc - 1, argv + 1, true);
 	if (!strcmp(argv[1], "list"))
 		return cmd_list(argc - 1);
 	if (!strcmp(argv[1], "stop"))

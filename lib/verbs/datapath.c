@@ -302,6 +302,8 @@ static bool take_marker(struct vmig_cq *cq, const struct ibv_wc *wc)
 			continue;
 		qp->drain_status = wc->status;
 		qp->marker_out = false;
+		pr_debug("qp %#x: drain marker completed: %s",
+			 qp->ib.qp_base.qp_num, ibv_wc_status_str(wc->status));
 		__atomic_store_n(&qp->drained, true, __ATOMIC_RELEASE);
 		cq->mark_qps[i] = cq->mark_qps[--cq->n_mark];
 		if (!cq->n_mark)

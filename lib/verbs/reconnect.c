@@ -112,8 +112,8 @@ int vmig_op_reconnect(struct vmig_req *r)
 	struct vmig_qp *qp, **qps;
 	Vmig__ReconnectInfo *ri;
 	uint64_t t0 = vmig_now_us();
-	size_t n = 0, i;
-	int ret;
+	size_t n = 0, nud = 0, i;
+	int ret = 0;
 
 	if (!rc || !rc->n_peers)
 		return vmig_req_fail(r, VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
@@ -142,10 +142,25 @@ int vmig_op_reconnect(struct vmig_req *r)
 			continue;
 		qps[n++] = qp;
 	}
-	if (!n)
+	/* UD endpoints have no connection: learn where they are now, so
+	 * remote_qpn and src_qp translate (datagrams to and from them) */
+	for (i = 0; i < rc->n_peers; i++) {
+		const Vmig__Endpoint *p = rc->peers[i]->local;
+
+		if (!p->has_qp_type || p->qp_type != IBV_QPT_UD)
+			continue;
+		vmig_hmap_set(&vmig_shim.rqpn_v2p, p->virt_qpn, p->phys_qpn);
+		vmig_hmap_set(&vmig_shim.rqpn_p2v, p->phys_qpn, p->virt_qpn);
+		if (p->has_phys_gid && p->phys_gid.len == 16 &&
+		    p->has_virt_gid && p->virt_gid.len == 16)
+			vmig_rgid_set((const union ibv_gid *)p->virt_gid.data,
+				      (const union ibv_gid *)p->phys_gid.data);
+		nud++;
+	}
+	if (!n && !nud)
 		return vmig_req_fail(r, VMIG__ERR_CLASS__ERR_NOT_FOUND, 0,
 				     "no suspended connection to these peers");
-	if (reset) {
+	if (reset && n) {
 		ret = vmig_qp_flush_recvs(qps, n);
 		for (i = 0; !ret && i < n; i++) {
 			struct ibv_qp_attr a = { .qp_state = IBV_QPS_RESET };
@@ -193,6 +208,7 @@ int vmig_op_reconnect(struct vmig_req *r)
 	r->out->has_type = 1;
 	r->out->type = VMIG__CTL_TYPE__CTL_RECONNECT_INFO;
 	r->out->reconnect_info = ri;
-	pr_info("reconnected %zu QPs%s", n, reset ? " (reset)" : "");
+	pr_info("reconnected %zu QPs%s, %zu UD peers learned", n,
+		reset ? " (reset)" : "", nud);
 	return 0;
 }

@@ -73,6 +73,8 @@ static int post_marker(struct vmig_qp *qp)
 			qp->marker_out = true;
 			cq->mark_qps[cq->n_mark++] = qp;
 		}
+		pr_debug("qp %#x: drain marker posted: %d",
+			 qp->ib.qp_base.qp_num, ret);
 	}
 	if (!cq->n_mark)
 		atomic_fetch_and(&cq->slow, ~(uint32_t)VMIG_SLOW_MARK);
@@ -98,6 +100,16 @@ static void drain_abort(void)
 	}
 }
 
+static bool vmig_suspend_any_connected(void)
+{
+	struct vmig_qp *qp;
+
+	vmig_list_for_each(qp, &vmig_shim.qps, struct vmig_qp, link)
+		if (qp->selected && qp->init.qp_type != IBV_QPT_UD)
+			return true;
+	return false;
+}
+
 int vmig_op_suspend(struct vmig_req *r)
 {
 	const Vmig__Suspend *s = r->in->suspend;
@@ -115,7 +127,10 @@ int vmig_op_suspend(struct vmig_req *r)
 				     "suspend in phase %s",
 				     vmig_phase_name(vmig_shim.phase));
 	vmig_list_for_each(qp, &vmig_shim.qps, struct vmig_qp, link) {
-		qp->selected = vmig_qp_matches(qp, f);
+		/* a UD QP may send to the moving peer: hold it too (its
+		 * datagrams go out at resume, to the peer's new QPN) */
+		qp->selected = vmig_qp_matches(qp, f) ||
+			       qp->init.qp_type == IBV_QPT_UD;
 		qp->drained = qp->draining = false;
 		nsel += qp->selected;
 		if (qp->selected && qp->marker_out)
@@ -123,7 +138,7 @@ int vmig_op_suspend(struct vmig_req *r)
 				EBUSY, "qp %#x: the drain of an aborted suspend "
 				"is still pending", qp->ib.qp_base.qp_num);
 	}
-	if (f && f->n_remote && !nsel)
+	if (f && f->n_remote && !vmig_suspend_any_connected())
 		return vmig_req_fail(r, VMIG__ERR_CLASS__ERR_NOT_FOUND, 0,
 				     "no connection matches the filter");
 	vmig_list_for_each(qp, &vmig_shim.qps, struct vmig_qp, link) {

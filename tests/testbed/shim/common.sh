@@ -11,6 +11,15 @@ export VMIG_TESTBED_DIR=${VMIG_TESTBED_DIR:-$BUILD/testbed-shim}
 # Per-test scratch, shared with the hosts through the state directory.
 W=$VMIG_TESTBED_DIR/shim-$(basename "$0" .sh)-$$
 mkdir -p "$W"
+# The hosts see the build tree over 9p and may keep stale pages of files
+# rebuilt since they booted: run fresh copies of the shim and its tools.
+mkdir -p "$W/stage/bin" "$W/stage/lib/verbs"
+cp "$BUILD/lib/verbs/libvmig-verbs.so" "$W/stage/lib/verbs/"
+cp "$BUILD/tools/vmig-run" "$BUILD/tools/vmig-ctl" "$W/stage/bin/"
+for f in migrd/migrd tests/apps/rdma_stress; do
+	[ -e "$BUILD/$f" ] && cp "$BUILD/$f" "$W/stage/bin/"
+done
+STAGE=$W/stage/bin
 T_N=0
 T_FAIL=0
 T_OWN=
@@ -36,7 +45,7 @@ tb_need() {	# tb_need N: hosts h1..hN up
 tb_exec() {	# tb_exec HOST CMD...: runs in the host with the shim's env
 	local h=$1
 	shift
-	"$TB" exec "$h" -- env VMIG_RUN_DIR=/run/vmig "$@"
+	"$TB" exec "$h" -- env VMIG_RUN_DIR=/run/vmig PATH="$STAGE:/usr/sbin:/usr/bin:/sbin:/bin" "$@"
 }
 
 # Writes a script for the hosts: script NAME <<'EOF' ... EOF; prints its path.
