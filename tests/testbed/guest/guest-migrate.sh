@@ -44,7 +44,7 @@ cleanup() {
 	"$TB" down >/dev/null 2>&1
 }
 
-echo "1..9"
+echo "1..10"
 for f in "$GUEST" "$COUNT"; do
 	[ -x "$f" ] || bail "$f is not built"
 done
@@ -190,7 +190,24 @@ else
 	not_ok "new connections reach g1 on h2"
 fi
 
-# --- 9: stop leaves nothing behind
+# --- 9: vmig-guest run (vmig_guest_run, what vmig-run calls): the command's
+# status, SIGTERM forwarded, checkpointed away, nothing left behind
+out=$(tbx h1 '$G run g4 -- sh -c "exit 7"; echo "exit rc=$?"
+	$G run g5 -- sleep 1000 & sleep 4; kill -TERM $!; wait $!; echo "term rc=$?"
+	rm -rf /tmp/ck6; ($G run g6 -- sleep 1000; echo "moved rc=$?" > /tmp/run6.rc) &
+	sleep 4; $G checkpoint g6 /tmp/ck6 && echo checkpointed
+	for i in $(seq 100); do [ -e /tmp/run6.rc ] && break; sleep 0.2; done; cat /tmp/run6.rc
+	$G stop g6
+	echo "left: veths=$(ip -br link | grep -c "^vg-") states=$(ls /run/vmig/guests/ | grep -c json)"' 2>&1)
+echo "$out" | diag
+if echo "$out" | grep -q '^exit rc=7' && echo "$out" | grep -q '^term rc=143' &&
+	echo "$out" | grep -q '^moved rc=0' && echo "$out" | grep -q '^left: veths=0 states=0'; then
+	ok "vmig-guest run: exit status 7 passed on, SIGTERM forwarded (143), checkpointed away (0), nothing left"
+else
+	not_ok "vmig-guest run"
+fi
+
+# --- 10: stop leaves nothing behind
 out=$(tbx h2 '$G stop g1 && $G stop g2
 	echo "h2: veths=$(ip -br link | grep -c "^vg-") routes=$(ip route | grep -c "^10\.78\.") states=$(ls /run/vmig/guests/ | grep -c json)"' 2>&1)
 out+=$'\n'$(tbx h1 '$G stop g1
