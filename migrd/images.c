@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +94,8 @@ struct sender {
 	int fd;
 	const char *guest, *src_host;
 	uint64_t bytes;
+	void (*progress)(void *arg, uint64_t sent);
+	void *arg;
 	uint8_t *buf;
 	char *err;
 	size_t err_len;
@@ -153,6 +156,8 @@ static int send_file(struct sender *s, const char *path, const char *rel,
 		r = NULL;
 		off += n;
 		s->bytes += n;
+		if (s->progress)
+			s->progress(s->arg, s->bytes);
 	} while (!ret && !x.eof);
 	close(fd);
 	return ret;
@@ -200,12 +205,38 @@ static int send_tree(struct sender *s, const char *dir, const char *rel,
 	return ret;
 }
 
+static uint64_t size_total;
+
+static int add_size(const char *path, const struct stat *st, int flag,
+		    struct FTW *ftw)
+{
+	if (flag == FTW_F && S_ISREG(st->st_mode))
+		size_total += (uint64_t)st->st_size;
+	return 0;
+}
+
+uint64_t migrd_images_size(const char *dir)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	uint64_t total;
+
+	/* nftw has no user argument: one walk at a time */
+	pthread_mutex_lock(&lock);
+	size_total = 0;
+	nftw(dir, add_size, 16, FTW_PHYS);
+	total = size_total;
+	pthread_mutex_unlock(&lock);
+	return total;
+}
+
 int migrd_images_send(int fd, const char *dir, const char *guest,
-		      const char *src_host, uint64_t *bytes, char *err,
-		      size_t err_len)
+		      const char *src_host, uint64_t *bytes,
+		      void (*progress)(void *arg, uint64_t sent), void *arg,
+		      char *err, size_t err_len)
 {
 	struct sender s = {
 		.fd = fd, .guest = guest, .src_host = src_host,
+		.progress = progress, .arg = arg,
 		.err = err, .err_len = err_len,
 	};
 	int ret;

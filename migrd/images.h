@@ -26,11 +26,14 @@ int migrd_rm_rf(const char *path);
 /* A relative path of [A-Za-z0-9._-] components, no "." or "..". */
 bool migrd_images_name_valid(const char *rel);
 
+/* Bytes in the regular files under dir. */
+uint64_t migrd_images_size(const char *dir);
 /* Sends every regular file under dir on a peer session; *bytes counts the
- * payload. */
+ * payload; progress (may be NULL) is called after each chunk. */
 int migrd_images_send(int fd, const char *dir, const char *guest,
-		      const char *src_host, uint64_t *bytes, char *err,
-		      size_t err_len);
+		      const char *src_host, uint64_t *bytes,
+		      void (*progress)(void *arg, uint64_t sent), void *arg,
+		      char *err, size_t err_len);
 
 /* Destination: CTL_MIG_PREPARE, FILE, RESTORE, ABORT from a peer migrd. */
 Vmig__CtlMsg *migrd_incoming_handle(struct migrd *d, const Vmig__CtlMsg *m);

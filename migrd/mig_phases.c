@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #define LOG_PREFIX "migrd: migrate: "
+#include "api_server.h"
 #include "backend.h"
 #include "call.h"
 #include "ctlmsg.h"
@@ -513,18 +514,56 @@ static int phase_dump(struct mig_run *r)
 	return ret;
 }
 
+struct progress {
+	struct mig_run *r;
+	uint64_t base, total;	/* bytes sent before, in this transfer */
+	uint64_t last_us;
+};
+
+/* Live counters for query-migrate; an event at most every 500 ms. */
+static void on_progress(void *arg, uint64_t sent)
+{
+	struct progress *p = arg;
+	struct migrd_mig *m = p->r->m;
+	uint64_t now = now_us();
+
+	pthread_mutex_lock(&p->r->t->lock);
+	m->bytes_sent = p->base + sent;
+	m->bytes_remaining = p->total > sent ? p->total - sent : 0;
+	pthread_mutex_unlock(&p->r->t->lock);
+	if (now - p->last_us < 500000 && sent < p->total)
+		return;
+	p->last_us = now;
+	migrd_api_emit(p->r->d->api, "MIGRATION_PROGRESS",
+		       json_pack("{s:s, s:s, s:I, s:I, s:I}", "guest", m->guest,
+				 "phase", "transfer", "bytes-sent",
+				 (json_int_t)(p->base + sent),
+				 "bytes-remaining",
+				 (json_int_t)(p->total > sent ? p->total - sent : 0),
+				 "elapsed-ms",
+				 (json_int_t)((now - m->start_us) / 1000)));
+}
+
 static int phase_transfer(struct mig_run *r)
 {
+	struct progress p = { .r = r, .last_us = now_us() };
 	char why[400];
 	uint64_t bytes = 0;
-	int ret = migrd_images_send(r->dest_fd, r->out_dir, r->m->guest,
-				    r->d->cfg.host, &bytes, why, sizeof(why));
+	int ret;
 
+	p.total = migrd_images_size(r->out_dir);
+	pthread_mutex_lock(&r->t->lock);
+	p.base = r->m->bytes_sent;
+	r->m->bytes_remaining = p.total;
+	pthread_mutex_unlock(&r->t->lock);
+	ret = migrd_images_send(r->dest_fd, r->out_dir, r->m->guest,
+				r->d->cfg.host, &bytes, on_progress, &p, why,
+				sizeof(why));
 	if (ret)
 		seterr(r, "transfer to %s: %s", r->dest->name, why);
-
 	pthread_mutex_lock(&r->t->lock);
-	r->m->bytes_sent += bytes;
+	r->m->bytes_sent = p.base + bytes;
+	r->m->bytes_remaining = ret ? r->m->bytes_remaining : 0;
 	pthread_mutex_unlock(&r->t->lock);
 	return ret;
 }

@@ -26,7 +26,7 @@ finish() {
 	done
 	wait 2>/dev/null
 	echo "1..$n"
-	rm -rf "$T"
+	[ -n "${KEEP_T:-}" ] || rm -rf "$T"
 	[ "$failed" -eq 0 ]
 	exit
 }
@@ -125,6 +125,29 @@ on() { # HOST GUEST: the guest is listed on that host
 }
 
 check "guest web1 starts on hA" start_guest A web1
+# an API client that only listens: it must see the events
+python3 - "$T/hA/run/migrd-api.sock" "$T/events" <<'PY' &
+import json, socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+f = s.makefile("rw")
+f.readline()
+f.write('{"execute":"qmp_capabilities"}\n'); f.flush()
+f.readline()
+out = open(sys.argv[2], "w")
+open(sys.argv[2] + ".ready", "w").close()
+s.settimeout(30)
+while True:
+    line = f.readline()
+    if not line:
+        break
+    out.write(line); out.flush()
+    e = json.loads(line)
+    if e.get("event") == "MIGRATION" and e["data"]["status"] in ("completed", "failed"):
+        break
+PY
+evpid=$!
+for i in $(seq 200); do [ -e "$T/events.ready" ] && break; sleep 0.05; done
 out=$($A web1 hB 2>&1)
 rc=$?
 echo "$out" | sed 's/^/# /'
@@ -144,6 +167,24 @@ assert all(p in m["phase-times-ms"] for p in want), m["phase-times-ms"]
 assert m["bytes-sent"] > 3000000, m["bytes-sent"]
 assert m["processes"] == 1
 ' "$j"
+
+wait $evpid
+check "events: MIGRATION for every phase, in order, then completed" python3 -c '
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]
+ph = [e["data"]["phase"] for e in ev if e["event"] == "MIGRATION"]
+want = ["setup", "precopy", "suspend", "teardown", "dump", "transfer", "restore", "reconnect", "resume", "completed"]
+ok = ph == want
+print("# phases seen:", " ".join(ph))
+sys.exit(0 if ok else 1)
+' "$T/events"
+check "events: MIGRATION_PROGRESS during the transfer, up to every byte" python3 -c '
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]
+pr = [e["data"] for e in ev if e["event"] == "MIGRATION_PROGRESS"]
+assert pr and pr[-1]["bytes-remaining"] == 0 and pr[-1]["bytes-sent"] > 3000000, pr
+assert all("timestamp" in e for e in ev)
+' "$T/events"
 
 # and back again
 out=$($B web1 hA 2>&1)
