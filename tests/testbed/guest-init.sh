@@ -46,36 +46,45 @@ mkdir -p "$JOBS" || fail "no job directory $JOBS"
 say "ready at $(uptime_s)s: $ADDR, rxe0 on eth0"
 echo "$(uptime_s)" > "$HDIR/ready.tmp" && mv "$HDIR/ready.tmp" "$HDIR/ready"
 
-run_job() {
-	local d=$1 p rc
-	# setsid in a (non-leader) subshell does not fork: $! is the session id.
-	( cd / && exec setsid bash "$d/cmd.sh" < /dev/null > "$d/out" 2> "$d/err" ) &
-	p=$!
-	echo "$p" > "$d/pid"
-	wait "$p"
-	rc=$?
-	echo "$rc" > "$d/rc.tmp"
-	mv "$d/rc.tmp" "$d/rc"
-}
-
 # A fifo nobody writes to: `read -t` on it is a sleep without a fork.
 mkfifo /run/tb-sleep && exec 9<> /run/tb-sleep
 shopt -s nullglob
 # Poll every 20 ms for a second after the last new job, then every 100 ms:
-# an idle host under TCG costs little, a burst of execs goes fast.
+# an idle host under TCG costs little, a burst of execs goes fast. Forks
+# are what costs under TCG: the loop itself makes none, a job costs one.
+# cmd.sh writes its own exit code to "rc"; a job that dies without doing
+# so (killed) gets 255 there.
+declare -A running=() # job directory -> pid (= its session id)
+declare -A seen=()    # job directories already started
 idle=0
+n=0
 while :; do
 	for d in "$JOBS"/*/; do
-		if [ -e "$d/go" ] && mv "$d/go" "$d/started" 2> /dev/null; then
-			run_job "${d%/}" &
+		d=${d%/}
+		if [ -z "${running[$d]-}" ]; then
+			[ -z "${seen[$d]-}" ] && [ -e "$d/go" ] || continue
+			seen[$d]=1
+			# A child of this shell is no process group leader: setsid
+			# does not fork, $! is the job's session id.
+			setsid bash "$d/cmd.sh" < /dev/null > "$d/out" 2> "$d/err" &
+			running[$d]=$!
+			echo "$!" > "$d/pid"
 			idle=0
-		fi
-		if [ -e "$d/kill" ] && [ -s "$d/pid" ]; then
-			read -r p < "$d/pid"
-			kill -KILL -- "-$p" 2> /dev/null
-			mv "$d/kill" "$d/killed" 2> /dev/null
+		elif [ -e "$d/kill" ] && [ ! -e "$d/killed" ]; then
+			kill -KILL -- "-${running[$d]}" 2> /dev/null
+			: > "$d/killed"
 		fi
 	done
+	for d in "${!running[@]}"; do
+		kill -0 "${running[$d]}" 2> /dev/null && continue
+		unset "running[$d]"
+		[ -d "$d" ] && [ ! -s "$d/rc" ] && echo 255 2> /dev/null > "$d/rc"
+	done
+	if [ $((++n % 500)) = 0 ]; then
+		for d in "${!seen[@]}"; do
+			[ -n "${running[$d]-}" ] || [ -d "$d" ] || unset "seen[$d]"
+		done
+	fi
 	if [ $idle -lt 50 ]; then
 		idle=$((idle + 1))
 		read -r -t 0.02 -u 9

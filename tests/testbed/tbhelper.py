@@ -201,9 +201,14 @@ def do_exec(state, host, timeout, argv):
     jid = "%d-%d-%d" % (os.getpid(), time.time_ns() % 10**9, os.getppid())
     jdir = os.path.join(hdir, "jobs", jid)
     os.makedirs(jdir)
+    rcq = shlex.quote(os.path.join(jdir, "rc"))
     with open(os.path.join(jdir, "cmd.sh"), "w") as f:
         f.write(envsh)
-        f.write("exec %s\n" % " ".join(shlex.quote(a) for a in argv))
+        f.write("cd %s || { echo 127 > %s; exit 127; }\n"
+                % (shlex.quote(os.environ.get("VMIG_SRC", "/")), rcq))
+        f.write("%s\n" % " ".join(shlex.quote(a) for a in argv))
+        # One write(2) of "N\n": the client takes rc as done at the newline.
+        f.write("rc=$?\necho $rc > %s\nexit $rc\n" % rcq)
     open(os.path.join(jdir, "go.tmp"), "w").close()
     os.rename(os.path.join(jdir, "go.tmp"), os.path.join(jdir, "go"))
 
@@ -251,13 +256,25 @@ def do_exec(state, host, timeout, argv):
     delay = 0.002
     last_alive_check = start
     result = None
-    while True:
-        done = os.path.exists(rc_path)
-        got = pump()
-        if done:
-            pump()
+    def read_rc():
+        try:
             with open(rc_path) as f:
-                result = int(f.read().strip() or 255)
+                s = f.read()
+        except FileNotFoundError:
+            return None
+        if not s.endswith("\n"):
+            return None
+        try:
+            return int(s.strip())
+        except ValueError:
+            return 255
+
+    while True:
+        rc = read_rc()
+        got = pump()
+        if rc is not None:
+            pump()
+            result = rc
             break
         now = time.monotonic()
         if killed:
@@ -269,7 +286,7 @@ def do_exec(state, host, timeout, argv):
             request_kill()
             # give the host a moment to kill it and report
             end = time.monotonic() + 5
-            while time.monotonic() < end and not os.path.exists(rc_path):
+            while time.monotonic() < end and read_rc() is None:
                 time.sleep(0.05)
             pump()
             sys.stderr.write("testbed: exec on %s timed out after %gs: %s\n"

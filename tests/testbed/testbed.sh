@@ -227,7 +227,6 @@ write_env() {
 		printf 'export VMIG_TB_SCRATCH=%q VMIG_TB_SHARED=%q\n' "$STATE/hosts/$h/scratch" "$STATE/shared"
 		printf 'export PATH=%q\n' "$b/tools:$b/migrd:$b/guestagent:$b/tests/apps:$b/bench:$KROOT/tbbin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 		printf 'export HOME=/root TMPDIR=/tmp LC_ALL=C\n'
-		printf 'cd %q || exit 127\n' "$VMIG_SRC"
 	} >"$STATE/hosts/$h/env"
 }
 
