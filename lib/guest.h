@@ -9,10 +9,13 @@
  * Layout of a guest NAME on a host:
  *   host netns:  vg-NAME (169.254.78.1/32, proxy_arp), route ADDR/32 dev vg-NAME
  *   guest netns: lo, eth0 ADDR/PREFIX, default via 169.254.78.1 dev eth0
- *   guest pidns: PID 1 is a small init (reaps, forwards SIGTERM/SIGINT/SIGHUP
- *                to the command's process group, exits with its status);
- *                the command is PID 2, stdin /dev/null, stdout/stderr to
- *                the guest's log file (no tty: nothing CRIU must not dump)
+ *   guest pidns: PID 1 is a small init (reaps, forwards SIGTERM/SIGINT/SIGHUP/
+ *                SIGUSR1/SIGUSR2 to the command's process group, exits with
+ *                its status); it is a fork of the calling program, so that
+ *                program must exist at the same path where the guest is
+ *                restored. The command runs in its own process group with
+ *                stdin /dev/null, stdout/stderr to the guest's log file (no
+ *                tty: nothing CRIU cannot move) and no other inherited fd
  *   state:       $VMIG_RUN_DIR/guests/NAME.json (VMIG_RUN_DIR defaults to
  *                /run/vmig): name, state, pid of the init on this host,
  *                its start time, address, host veth, log file, and for a
