@@ -24,6 +24,9 @@ export VMIG_SRC=$SRC VMIG_BUILD_DIR
 ITERS=${VMIG_BENCH_ITERS:-200}
 ROUNDS=${VMIG_BENCH_ROUNDS:-2}
 QPS=${VMIG_BENCH_QPS:-1 100 1000}
+MIGRATE_MIB=${VMIG_BENCH_MIGRATE_MIB:-64 512}
+# 512 MiB of process plus its images in the hosts' tmpfs /tmp
+export VMIG_TB_MEM=${VMIG_TB_MEM:-2048}
 ONLY=${VMIG_BENCH_ONLY:-cost perf cycle migrate}
 CG=$SRC/bench/cg_costs.py
 
@@ -335,30 +338,145 @@ bench_cycle() {
 
 # ---- 4. migration ----------------------------------------------------------------
 
+# Host-side steps of the CRIU baseline; each prints key=value lines.
+# h1: start memload MIB, print its pid once its memory is touched.
+ML_START='
+rm -f /tmp/ml.ready
+setsid memload -m "$1" --dirty 1 --ready /tmp/ml.ready </dev/null >/dev/null 2>&1 &
+for i in $(seq 1200); do [ -s /tmp/ml.ready ] && break; sleep 0.1; done
+cat /tmp/ml.ready'
+# h2: receive a tar stream on PORT into /tmp/img/DIR.
+RECV='mkdir -p "/tmp/img/$2" && socat -u "TCP-LISTEN:$1,reuseaddr" - | tar -x -C "/tmp/img/$2"'
+# h1: criu KIND (dump or pre-dump) of PID into /tmp/img/DIR [--prev-images-dir
+# ../PREV], then send it to h2:PORT; times in ms.
+DUMP='
+set -o pipefail
+kind=$1 pid=$2 dir=/tmp/img/$3 port=$4 prev=${5:-}
+ms() { date +%s%3N; }
+mkdir -p "$dir"
+opts=(-t "$pid" -D "$dir" -o criu.log --track-mem)
+[ -n "$prev" ] && opts+=(--prev-images-dir "../$prev")
+t0=$(ms)
+criu "$kind" "${opts[@]}" || { tail -n 5 "$dir/criu.log"; exit 1; }
+t1=$(ms)
+b=$(du -sb --apparent-size "$dir" | cut -f1)
+tar -c -C "$dir" . | socat -u - "TCP:10.77.0.2:$port" || exit 1
+t2=$(ms)
+echo "${kind}_ms=$((t1 - t0)) ${kind}_xfer_ms=$((t2 - t1)) ${kind}_bytes=$b"'
+# h2: restore /tmp/img/DIR (detached), then end the restored process.
+RESTORE='
+ms() { date +%s%3N; }
+t0=$(ms)
+criu restore -D "/tmp/img/$1" -o restore.log -d || { tail -n 5 "/tmp/img/$1/restore.log"; exit 1; }
+t1=$(ms)
+kill -0 "$2" 2>/dev/null && alive=1 || alive=0
+kill -9 "$2" 2>/dev/null
+rm -rf /tmp/img
+echo "restore_ms=$((t1 - t0)) restored_alive=$alive"'
+
+# kv FILE KEY: the value of KEY=... in FILE
+kv() { sed -n "s/.*\b$2=\([0-9]*\).*/\1/p" "$1" | tail -n 1; }
+
+# xfer STEP KIND PID DIR PORT [PREV]: receiver on h2, criu KIND on h1, sent.
+xfer() {
+	local out=$1 rcv
+	shift
+	tb_exec h2 bash -c "$RECV" recv "$4" "$3" >"$out.recv" 2>&1 &
+	rcv=$!
+	tb_wait_port h2 "$4" 60 >/dev/null 2>&1 || { wait $rcv; return 1; }
+	tb_exec h1 bash -c "$DUMP" dump "$@" >"$out" 2>&1 || { wait $rcv; return 1; }
+	tb_wait_bg "$rcv" 300
+}
+
+# criu_base MIB MODE: migrate a memload of MIB MiB from h1 to h2 with plain
+# CRIU, stop-and-copy (MODE=stop) or one pre-dump first (MODE=pre).
+criu_base() {
+	local mib=$1 mode=$2 d pid port
+	port=$((19000 + mib + ${#mode}))
+	d=$(tb_shared)/criu-$mib-$mode
+	pid=$(tb_exec h1 bash -c "$ML_START" ml "$mib")
+	if [ -z "$pid" ]; then
+		missed "CRIU $mode $mib MiB" "memload did not start"
+		return
+	fi
+	if [ "$mode" = pre ]; then
+		xfer "$d.pre" pre-dump "$pid" pre "$port" &&
+			xfer "$d.dump" dump "$pid" final "$((port + 1))" pre
+	else
+		xfer "$d.dump" dump "$pid" final "$port"
+	fi
+	local rc=$?
+	if [ $rc = 0 ]; then
+		tb_exec h2 bash -c "$RESTORE" restore final "$pid" >"$d.restore" 2>&1
+		rc=$?
+	fi
+	tb_exec h1 bash -c 'kill -9 "$1" 2>/dev/null; rm -rf /tmp/img' k "$pid"
+	if [ $rc != 0 ]; then
+		cat "$d".* 2>/dev/null | tail -n 12 | sed 's/^/  | /'
+		missed "CRIU $mode $mib MiB" "a step failed (output above)"
+		return
+	fi
+	local dm dx db rm_ pm px pb down total
+	dm=$(kv "$d.dump" dump_ms); dx=$(kv "$d.dump" dump_xfer_ms)
+	db=$(kv "$d.dump" dump_bytes); rm_=$(kv "$d.restore" restore_ms)
+	down=$((dm + dx + rm_))
+	total=$down
+	local line
+	line="final dump $dm ms + transfer $dx ms ($(calc "$db / 1048576") MiB) + restore $rm_ ms"
+	if [ "$mode" = pre ]; then
+		pm=$(kv "$d.pre" pre-dump_ms); px=$(kv "$d.pre" pre-dump_xfer_ms)
+		pb=$(kv "$d.pre" pre-dump_bytes)
+		total=$((total + pm + px))
+		line="pre-dump $pm ms + transfer $px ms ($(calc "$pb / 1048576") MiB), then $line"
+	fi
+	grep -q 'restored_alive=1' "$d.restore" || line+=" (restored process was not running)"
+	say "  CRIU $mode-copy $mib MiB: total $total ms, downtime $down ms: $line"
+	row "CRIU $mode-copy, $mib MiB process" "total $total ms, downtime $down ms"
+}
+
 bench_migrate() {
 	say ""
-	say "== 4. migration time and downtime (64 MiB and 512 MiB guests vs plain CRIU)"
-	say "  not measured yet: migrd's migrate command does not move a process" \
-		"between hosts in this tree yet (issue 5); see docs/design.md, Benchmarks"
-	row "migration 64/512 MiB, downtime" "not measured yet: migrd cannot migrate yet (issue 5)"
+	say "== 4. migration h1 -> h2: total time and downtime (64 and 512 MiB)"
+	if ! grep -q '"migrate"' "$SRC/migrd/"*.c 2>/dev/null ||
+	   ! git -C "$SRC" log --oneline 2>/dev/null | grep -qi 'migrat.*works\|migrate.*end to end'; then
+		say "  vmigrate with RDMA: not measured yet: migrd does not move a" \
+			"process between hosts in this tree yet (issue 5)"
+		row "vmigrate 64/512 MiB RDMA guest" "not measured yet: migrd cannot migrate yet (issue 5)"
+	fi
+	say "  baseline: plain CRIU of a process without RDMA (memload, dirtying" \
+		"0.4 MiB/s), images streamed h1 -> h2 over TCP (tar | socat)," \
+		"downtime = the steps while the process is frozen"
+	local mib mode
+	for mib in $MIGRATE_MIB; do
+		for mode in stop pre; do
+			criu_base "$mib" "$mode"
+		done
+	done
 }
 
 # ---- main --------------------------------------------------------------------
 
-say "vmigrate benchmarks: $(date -u '+%Y-%m-%d %H:%M UTC'), build $VMIG_BUILD_DIR"
-tb_up 2
-say "(hosts: QEMU $(cat "$VMIG_TESTBED_DIR/accel" 2>/dev/null || echo '?'), 1 vCPU" \
-	"each; the machine is shared, so timings are noisy; instruction counts" \
-	"are exact)"
-wants cost && bench_cost
-wants perf && bench_perf
-wants cycle && bench_cycle
-wants migrate && bench_migrate
+# All in functions, read whole before anything runs: editing this file
+# while it runs does not change a running bench.
+main() {
 
-say ""
-say "== Summary"
-for r in "${SUMMARY[@]}"; do
-	printf '  %-44s %s\n' "${r%%|*}" "${r#*|}"
-done
-[ "$MISSED" = 0 ] || say "($MISSED measurement(s) could not be made)"
-[ "$MISSED" = 0 ]
+	say "vmigrate benchmarks: $(date -u '+%Y-%m-%d %H:%M UTC'), build $VMIG_BUILD_DIR"
+	tb_up 2
+	say "(hosts: QEMU $(cat "$VMIG_TESTBED_DIR/accel" 2>/dev/null || echo '?'), 1 vCPU" \
+		"each; the machine is shared, so timings are noisy; instruction counts" \
+		"are exact)"
+	wants cost && bench_cost
+	wants perf && bench_perf
+	wants cycle && bench_cycle
+	wants migrate && bench_migrate
+
+	say ""
+	say "== Summary"
+	for r in "${SUMMARY[@]}"; do
+		printf '  %-44s %s\n' "${r%%|*}" "${r#*|}"
+	done
+	[ "$MISSED" = 0 ] || say "($MISSED measurement(s) could not be made)"
+	[ "$MISSED" = 0 ]
+}
+
+main "$@"; exit $?
