@@ -9,6 +9,7 @@
 #include "call.h"
 #include "config.h"
 #include "log.h"
+#include "session.h"
 #include "sock.h"
 
 /* Socket timeouts turn a silent peer into EAGAIN; name it for the caller. */
@@ -92,13 +93,16 @@ out:
 	return ret;
 }
 
-int migrd_peer_open(const char *addr, uint16_t port, const char *host,
+int migrd_peer_open(struct migrd_sess *sess, const char *addr,
+		    uint16_t port, const char *host,
 		    const struct migrd_key *key, int connect_timeout_ms,
 		    int timeout_ms, char *err, size_t err_len)
 {
 	char peer[MIGRD_NAME_MAX], why[256] = "";
+	uint8_t skey[32];
 	int fd, ret;
 
+	migrd_sess_init(sess, -1);
 	fd = vmig_tcp_connect(addr, port, connect_timeout_ms);
 	if (fd < 0) {
 		ret = norm(fd);
@@ -118,7 +122,7 @@ int migrd_peer_open(const char *addr, uint16_t port, const char *host,
 		close(fd);
 		return ret;
 	}
-	ret = migrd_auth_client(fd, key, host, peer, sizeof(peer), why,
+	ret = migrd_auth_client(fd, key, host, peer, sizeof(peer), skey, why,
 				sizeof(why));
 	if (ret) {
 		ret = norm(ret);
@@ -128,21 +132,27 @@ int migrd_peer_open(const char *addr, uint16_t port, const char *host,
 		close(fd);
 		return ret;
 	}
-	return fd;
+	migrd_sess_init(sess, fd);
+	migrd_sess_seal(sess, 'C', skey);
+	explicit_bzero(skey, sizeof(skey));
+	return 0;
 }
 
-int migrd_peer_request(int fd, const Vmig__CtlMsg *req, Vmig__CtlMsg **reply,
-		       char *err, size_t err_len)
+int migrd_peer_request(struct migrd_sess *sess, const Vmig__CtlMsg *req,
+		       Vmig__CtlMsg **reply, char *err, size_t err_len)
 {
 	Vmig__CtlMsg *in = NULL;
-	int ret = vmig_ctl_send(fd, req);
+	int ret = migrd_sess_send(sess, req);
 
-	if (!ret)
-		ret = recv_one(fd, &in);
+	if (!ret) {
+		ret = migrd_sess_recv(sess, &in);
+		ret = ret == 0 ? -ECONNRESET : ret < 0 ? norm(ret) : 0;
+	}
 	if (ret) {
 		snprintf(err, err_len, "%s",
 			 ret == -ETIMEDOUT ? "no answer in time" :
-					     strerror(-ret));
+			 ret == -EBADMSG ? "a record failed its check (tampered with?)" :
+					   strerror(-ret));
 		return ret;
 	}
 	*reply = in;
@@ -154,20 +164,20 @@ int migrd_call_peer(const char *addr, uint16_t port, const char *host,
 		    int connect_timeout_ms, int timeout_ms,
 		    Vmig__CtlMsg **reply, char *err, size_t err_len)
 {
+	struct migrd_sess sess;
 	char why[256];
-	int fd, ret;
+	int ret;
 
-	fd = migrd_peer_open(addr, port, host, key, connect_timeout_ms,
-			     timeout_ms, err, err_len);
-	if (fd < 0)
-		return fd;
-	ret = 0;
+	ret = migrd_peer_open(&sess, addr, port, host, key, connect_timeout_ms,
+			      timeout_ms, err, err_len);
+	if (ret)
+		return ret;
 	if (req) {
-		ret = migrd_peer_request(fd, req, reply, why, sizeof(why));
+		ret = migrd_peer_request(&sess, req, reply, why, sizeof(why));
 		if (ret)
 			snprintf(err, err_len, "migrd at %s:%u: %s", addr,
 				 port, why);
 	}
-	close(fd);
+	migrd_sess_close(&sess);
 	return ret;
 }

@@ -13,6 +13,7 @@
 
 #include "msg.h"
 #include "peer_auth.h"
+#include "session.h"
 
 /* Returns 0 with *reply (free with vmig_ctl_free), or negative errno:
  * -ECONNREFUSED/-ENOENT: nobody listens; -ETIMEDOUT: no answer in time. */
@@ -20,14 +21,16 @@ int migrd_call_shim(const char *path, const char *host,
 		    const Vmig__CtlMsg *req, int timeout_ms,
 		    Vmig__CtlMsg **reply, char *err, size_t err_len);
 
-/* A session with another migrd: connected and authenticated, every
- * exchange on it bounded by timeout_ms. Returns the fd or -errno. */
-int migrd_peer_open(const char *addr, uint16_t port, const char *host,
+/* A session with another migrd: connected, authenticated, its records
+ * sealed (session.h), every exchange bounded by timeout_ms. 0 or -errno;
+ * close it with migrd_sess_close(). */
+int migrd_peer_open(struct migrd_sess *sess, const char *addr,
+		    uint16_t port, const char *host,
 		    const struct migrd_key *key, int connect_timeout_ms,
 		    int timeout_ms, char *err, size_t err_len);
 /* One request, one reply on a session. */
-int migrd_peer_request(int fd, const Vmig__CtlMsg *req, Vmig__CtlMsg **reply,
-		       char *err, size_t err_len);
+int migrd_peer_request(struct migrd_sess *sess, const Vmig__CtlMsg *req,
+		       Vmig__CtlMsg **reply, char *err, size_t err_len);
 
 /* -EACCES when authentication failed either way. req NULL: only
  * authenticate (a ping), *reply stays NULL. */

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "msg.h"
 #include "relay.h"
+#include "session.h"
 #include "sock.h"
 
 /* A peer gets this long for the handshake; registered shims then idle. */
@@ -25,6 +26,7 @@
 struct conn {
 	struct migrd *d;
 	int fd;
+	struct migrd_sess sess;	/* sealed after a peer's authentication */
 	bool tcp;
 	char who[96];		/* for the log: address or pid */
 	Vmig__Role role;
@@ -76,7 +78,7 @@ static int send_and_free(struct conn *c, Vmig__CtlMsg *m)
 
 	if (!m)
 		return -ENOMEM;
-	ret = vmig_ctl_send(c->fd, m);
+	ret = migrd_sess_send(&c->sess, m);
 	vmig_ctl_free(m);
 	return ret;
 }
@@ -153,6 +155,7 @@ static int handshake(struct conn *c)
 	struct migrd *d = c->d;
 	Vmig__CtlMsg *m = NULL;
 	char err[256], peer[MIGRD_NAME_MAX];
+	uint8_t skey[32];
 	int ret;
 
 	vmig_sock_set_timeout(c->fd, HANDSHAKE_MS);
@@ -188,11 +191,13 @@ static int handshake(struct conn *c)
 	if (c->tcp) {
 		/* only other migrd come over TCP, and only with the key */
 		ret = migrd_auth_server(c->fd, &d->key, d->cfg.host, m, peer,
-					sizeof(peer), err, sizeof(err));
+					sizeof(peer), skey, err, sizeof(err));
 		if (ret) {
 			pr_warn("%s: refused: %s", c->who, err);
 			goto out;
 		}
+		migrd_sess_seal(&c->sess, 'S', skey);
+		explicit_bzero(skey, sizeof(skey));
 		snprintf(c->who + strlen(c->who),
 			 sizeof(c->who) - strlen(c->who), " (migrd %s)", peer);
 		pr_info("%s authenticated", c->who);
@@ -282,7 +287,7 @@ static void *conn_run(void *arg)
 	vmig_sock_set_timeout(c->fd, c->reg_id ? 0 : 10 * 60 * 1000);
 	for (;;) {
 		m = NULL;
-		ret = vmig_ctl_recv(c->fd, &m);
+		ret = migrd_sess_recv(&c->sess, &m);
 		if (ret <= 0) {
 			if (ret && ret != -ECONNRESET)
 				pr_warn("%s: %s", c->who, strerror(-ret));
@@ -305,7 +310,7 @@ out:
 		migrd_registry_remove(&c->d->reg, c->reg_id);
 		pr_info("%s: unregistered", c->who);
 	}
-	close(c->fd);
+	migrd_sess_close(&c->sess);
 	free(c);
 	return NULL;
 }
@@ -325,6 +330,7 @@ int migrd_ctl_serve(struct migrd *d, int fd, bool tcp)
 	c->d = d;
 	c->fd = fd;
 	c->tcp = tcp;
+	migrd_sess_init(&c->sess, fd);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	ret = -pthread_create(&th, &attr, conn_run, c);

@@ -91,7 +91,7 @@ bool migrd_images_name_valid(const char *rel)
 /* ---------------------------------------------------------------- sending */
 
 struct sender {
-	int fd;
+	struct migrd_sess *sess;
 	const char *guest, *src_host;
 	uint64_t bytes;
 	void (*progress)(void *arg, uint64_t sent);
@@ -140,7 +140,7 @@ static int send_file(struct sender *s, const char *path, const char *rel,
 		x.data.len = (size_t)n;
 		x.eof = n < (ssize_t)MIGRD_CHUNK;
 		/* a file of exactly N chunks ends with an empty chunk */
-		ret = migrd_peer_request(s->fd, &m, &r, why, sizeof(why));
+		ret = migrd_peer_request(s->sess, &m, &r, why, sizeof(why));
 		if (ret) {
 			snprintf(s->err, s->err_len, "sending %s: %s", rel,
 				 why);
@@ -229,13 +229,14 @@ uint64_t migrd_images_size(const char *dir)
 	return total;
 }
 
-int migrd_images_send(int fd, const char *dir, const char *guest,
+int migrd_images_send(struct migrd_sess *sess, const char *dir,
+		      const char *guest,
 		      const char *src_host, uint64_t *bytes,
 		      void (*progress)(void *arg, uint64_t sent), void *arg,
 		      char *err, size_t err_len)
 {
 	struct sender s = {
-		.fd = fd, .guest = guest, .src_host = src_host,
+		.sess = sess, .guest = guest, .src_host = src_host,
 		.progress = progress, .arg = arg,
 		.err = err, .err_len = err_len,
 	};

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "msg.h"
+#include "session.h"
 
 struct migrd;
 
@@ -30,7 +31,8 @@ bool migrd_images_name_valid(const char *rel);
 uint64_t migrd_images_size(const char *dir);
 /* Sends every regular file under dir on a peer session; *bytes counts the
  * payload; progress (may be NULL) is called after each chunk. */
-int migrd_images_send(int fd, const char *dir, const char *guest,
+int migrd_images_send(struct migrd_sess *sess, const char *dir,
+		      const char *guest,
 		      const char *src_host, uint64_t *bytes,
 		      void (*progress)(void *arg, uint64_t sent), void *arg,
 		      char *err, size_t err_len);

@@ -53,7 +53,7 @@ struct mig_run {
 	size_t n_peers;
 	uint32_t processes;
 	char out_dir[PATH_MAX];
-	int dest_fd;			/* session with the destination */
+	struct migrd_sess dest_s;	/* session with the destination */
 	bool self_suspended, torn, dumped, prepared, on_dest;
 	bool process_guest;		/* vmig-guest's: has an address */
 	uint64_t suspend_us;		/* downtime starts */
@@ -306,17 +306,18 @@ static int phase_setup(struct mig_run *r)
 		return -EOPNOTSUPP;
 	}
 	/* the destination takes the guest, or nothing starts */
-	r->dest_fd = migrd_peer_open(r->dest->addr, r->dest->port, d->cfg.host,
-				     &d->key, (int)d->cfg.connect_timeout_ms,
-				     (int)(d->cfg.restore_timeout_ms + 10000),
-				     r->err, sizeof(r->err));
-	if (r->dest_fd < 0)
-		return r->dest_fd;
+	ret = migrd_peer_open(&r->dest_s, r->dest->addr, r->dest->port,
+			      d->cfg.host, &d->key,
+			      (int)d->cfg.connect_timeout_ms,
+			      (int)(d->cfg.restore_timeout_ms + 10000), r->err,
+			      sizeof(r->err));
+	if (ret)
+		return ret;
 	simple(&req, VMIG__CTL_TYPE__CTL_MIG_PREPARE);
 	req.mig = &x;
 	x.guest = r->m->guest;
 	x.src_host = d->cfg.host;
-	ret = migrd_peer_request(r->dest_fd, &req, &reply, r->err,
+	ret = migrd_peer_request(&r->dest_s, &req, &reply, r->err,
 				 sizeof(r->err));
 	if (ret)
 		return ret;
@@ -556,7 +557,7 @@ static int phase_transfer(struct mig_run *r)
 	p.base = r->m->bytes_sent;
 	r->m->bytes_remaining = p.total;
 	pthread_mutex_unlock(&r->t->lock);
-	ret = migrd_images_send(r->dest_fd, r->out_dir, r->m->guest,
+	ret = migrd_images_send(&r->dest_s, r->out_dir, r->m->guest,
 				r->d->cfg.host, &bytes, on_progress, &p, why,
 				sizeof(why));
 	if (ret)
@@ -580,7 +581,7 @@ static int phase_restore(struct mig_run *r)
 	x.src_host = r->d->cfg.host;
 	x.has_processes = 1;
 	x.processes = r->processes;
-	ret = migrd_peer_request(r->dest_fd, &req, &reply, r->err,
+	ret = migrd_peer_request(&r->dest_s, &req, &reply, r->err,
 				 sizeof(r->err));
 	if (ret)
 		return ret;
@@ -628,14 +629,14 @@ static int rollback(struct mig_run *r, char *why, size_t why_len)
 	size_t i;
 	int ret = 0;
 
-	if (r->prepared && r->dest_fd >= 0) {
+	if (r->prepared && r->dest_s.fd >= 0) {
 		char ignored[256];
 
 		/* best effort: a dead destination has nothing to drop */
 		simple(&req, VMIG__CTL_TYPE__CTL_MIG_ABORT);
 		req.mig = &x;
 		x.guest = r->m->guest;
-		if (!migrd_peer_request(r->dest_fd, &req, &reply, ignored,
+		if (!migrd_peer_request(&r->dest_s, &req, &reply, ignored,
 					sizeof(ignored)))
 			vmig_ctl_free(reply);
 	}
@@ -769,8 +770,7 @@ static void mig_run_dispose(struct mig_run *r)
 		free(r->peers[i].ours);
 	free(r->peers);
 	vmig_ctl_free(r->states);
-	if (r->dest_fd >= 0)
-		close(r->dest_fd);
+	migrd_sess_close(&r->dest_s);
 	if (r->out_dir[0] && !r->dumped)
 		migrd_rm_rf(r->out_dir);
 }
@@ -778,7 +778,7 @@ static void mig_run_dispose(struct mig_run *r)
 void migrd_mig_run(struct migrd_mig_table *t, struct migrd_mig *m)
 {
 	struct mig_run r = {
-		.d = t->d, .t = t, .m = m, .dest_fd = -1,
+		.d = t->d, .t = t, .m = m, .dest_s = { .fd = -1 },
 		.be = migrd_backend_get(&t->d->cfg),
 	};
 	enum migrd_mig_state cur = MIGRD_MIG_SETUP;

@@ -46,6 +46,25 @@ void migrd_auth_mac(const struct migrd_key *key, char side,
 	vmig_hmac_final(&h, mac);
 }
 
+static void session_key(const struct migrd_key *key,
+			const uint8_t nc[MIGRD_NONCE_LEN],
+			const uint8_t ns[MIGRD_NONCE_LEN], const char *client,
+			const char *server, uint8_t out[32])
+{
+	static const char tag[] = "vmig-session-1";
+	struct vmig_hmac h;
+	uint8_t zero = 0;
+
+	vmig_hmac_init(&h, key->key, key->len);
+	vmig_hmac_update(&h, tag, sizeof(tag) - 1);
+	vmig_hmac_update(&h, nc, MIGRD_NONCE_LEN);
+	vmig_hmac_update(&h, ns, MIGRD_NONCE_LEN);
+	vmig_hmac_update(&h, client, strlen(client));
+	vmig_hmac_update(&h, &zero, 1);
+	vmig_hmac_update(&h, server, strlen(server));
+	vmig_hmac_final(&h, out);
+}
+
 static int make_nonce(uint8_t nonce[MIGRD_NONCE_LEN])
 {
 	size_t got = 0;
@@ -134,9 +153,9 @@ static void send_refusal(int fd, const char *desc)
 
 int migrd_auth_client(int fd, const struct migrd_key *key, const char *host,
 		      char *peer_host, size_t peer_host_len,
-		      char *err, size_t err_len)
+		      uint8_t skey[32], char *err, size_t err_len)
 {
-	uint8_t nc[MIGRD_NONCE_LEN], mac[VMIG_HMAC_LEN];
+	uint8_t nc[MIGRD_NONCE_LEN], mac[VMIG_HMAC_LEN], k[32] = { 0 };
 	Vmig__CtlMsg out, *in = NULL;
 	Vmig__Hello h;
 	int ret;
@@ -167,6 +186,7 @@ int migrd_auth_client(int fd, const struct migrd_key *key, const char *host,
 		goto out;
 	}
 	snprintf(peer_host, peer_host_len, "%s", in->hello->host);
+	session_key(key, nc, in->hello->nonce.data, host, in->hello->host, k);
 
 	/* answer the server's challenge */
 	hello_init(&out, &h, host);
@@ -192,16 +212,20 @@ int migrd_auth_client(int fd, const struct migrd_key *key, const char *host,
 	} else if (in->type != VMIG__CTL_TYPE__CTL_OK) {
 		ret = fail(-EPROTO, err, err_len, "expected OK, got %s",
 			   vmig_ctl_type_name(in->type));
+	} else if (skey) {
+		memcpy(skey, k, sizeof(k));
 	}
 out:
 	vmig_ctl_free(in);
 	explicit_bzero(mac, sizeof(mac));
+	explicit_bzero(k, sizeof(k));
 	return ret;
 }
 
 int migrd_auth_server(int fd, const struct migrd_key *key, const char *host,
 		      const Vmig__CtlMsg *hello, char *peer_host,
-		      size_t peer_host_len, char *err, size_t err_len)
+		      size_t peer_host_len, uint8_t skey[32], char *err,
+		      size_t err_len)
 {
 	uint8_t ns[MIGRD_NONCE_LEN], mac[VMIG_HMAC_LEN];
 	char client[MIGRD_NAME_MAX];
@@ -256,6 +280,9 @@ int migrd_auth_server(int fd, const struct migrd_key *key, const char *host,
 		goto out;
 	}
 	snprintf(peer_host, peer_host_len, "%s", client);
+	if (skey)
+		session_key(key, hello->hello->nonce.data, ns, client, host,
+			    skey);
 out:
 	vmig_ctl_free(in);
 	explicit_bzero(mac, sizeof(mac));

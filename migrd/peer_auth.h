@@ -11,7 +11,9 @@
  *
  * Nonces are 32 random bytes. The side byte keeps one side's MAC from being
  * replayed as the other's; each side proves the key on a nonce it did not
- * choose. Authentication only: later records are not MAC'ed (design.md).
+ * choose. Both then hold the session key
+ *   HMAC(K, "vmig-session-1" Nc Ns host_C 0 host_S)
+ * that seals every later record (session.h).
  */
 #ifndef MIGRD_PEER_AUTH_H
 #define MIGRD_PEER_AUTH_H
@@ -33,13 +35,14 @@ struct migrd_key {
  * negative errno for I/O or protocol errors. err says what happened. */
 int migrd_auth_client(int fd, const struct migrd_key *key, const char *host,
 		      char *peer_host, size_t peer_host_len,
-		      char *err, size_t err_len);
+		      uint8_t session_key[32], char *err, size_t err_len);
 
 /* Server side, with the client's first HELLO already read. Same returns;
  * the refusal is sent to the client before returning -EACCES. */
 int migrd_auth_server(int fd, const struct migrd_key *key, const char *host,
 		      const Vmig__CtlMsg *hello, char *peer_host,
-		      size_t peer_host_len, char *err, size_t err_len);
+		      size_t peer_host_len, uint8_t session_key[32],
+		      char *err, size_t err_len);
 
 /* The MAC a side proves itself with (exported for the unit tests). */
 void migrd_auth_mac(const struct migrd_key *key, char side,
