@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define LOG_PREFIX "migrd: migrate: "
 #include "api_server.h"
@@ -224,6 +225,9 @@ static void *job_run(void *arg)
 
 	free(job);
 	migrd_mig_run(t, m);
+	pthread_mutex_lock(&t->lock);
+	m->busy = false;
+	pthread_mutex_unlock(&t->lock);
 	return NULL;
 }
 
@@ -240,8 +244,20 @@ struct migrd_mig_table *migrd_mig_table_create(struct migrd *d)
 
 void migrd_mig_table_destroy(struct migrd_mig_table *t)
 {
+	int i, tries;
+	bool busy = true;
+
 	if (!t)
 		return;
+	/* migration threads hold pointers into the table: let them end */
+	for (tries = 0; busy && tries < 600; tries++) {
+		pthread_mutex_lock(&t->lock);
+		for (busy = false, i = 0; i < t->n; i++)
+			busy |= t->migs[i].busy;
+		pthread_mutex_unlock(&t->lock);
+		if (busy)
+			usleep(100 * 1000);
+	}
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 }
@@ -266,7 +282,7 @@ int migrd_mig_start(struct migrd_mig_table *t, const char *guest,
 	struct mig_job *job;
 	pthread_attr_t attr;
 	pthread_t th;
-	int n, ret;
+	int n, ret, i;
 
 	if (!migrd_config_find_host(&d->cfg, host) ||
 	    !strcmp(migrd_config_find_host(&d->cfg, host)->name, d->cfg.host)) {
@@ -285,22 +301,29 @@ int migrd_mig_start(struct migrd_mig_table *t, const char *guest,
 		return -ENOMEM;
 	pthread_mutex_lock(&t->lock);
 	m = find(t, guest);
-	if (m && !migrd_mig_state_final(m->state)) {
+	if (m && (m->busy || !migrd_mig_state_final(m->state))) {
 		pthread_mutex_unlock(&t->lock);
 		free(job);
 		snprintf(err, err_len, "guest '%s' is already migrating",
 			 guest);
 		return -EBUSY;
 	}
-	if (!m && t->n == MAX_MIGS) {
+	if (!m && t->n < MAX_MIGS)
+		m = &t->migs[t->n++];
+	/* full: the record of the migration that ended first makes room */
+	for (i = 0; !m && i < t->n; i++)
+		if (!t->migs[i].busy && migrd_mig_state_final(t->migs[i].state) &&
+		    (!m || t->migs[i].end_us < m->end_us))
+			m = &t->migs[i];
+	if (!m) {
 		pthread_mutex_unlock(&t->lock);
 		free(job);
-		snprintf(err, err_len, "too many guests");
+		snprintf(err, err_len, "%d migrations under way already",
+			 MAX_MIGS);
 		return -ENOSPC;
 	}
-	if (!m)
-		m = &t->migs[t->n++];
 	memset(m, 0, sizeof(*m));
+	m->busy = true;
 	snprintf(m->guest, sizeof(m->guest), "%s", guest);
 	snprintf(m->host, sizeof(m->host), "%s",
 		 migrd_config_find_host(&d->cfg, host)->name);
@@ -318,6 +341,9 @@ int migrd_mig_start(struct migrd_mig_table *t, const char *guest,
 		free(job);
 		migrd_mig_set_state(t, m, MIGRD_MIG_SETUP, MIGRD_MIG_FAILED,
 			  "cannot start a thread");
+		pthread_mutex_lock(&t->lock);
+		m->busy = false;
+		pthread_mutex_unlock(&t->lock);
 	}
 	return 0;
 }

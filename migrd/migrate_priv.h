@@ -19,6 +19,7 @@ struct migrd_mig {
 	enum migrd_mig_state failed_in;	/* phase that failed */
 	char reason[512];
 	bool cancel;			/* requested, seen between phases */
+	bool busy;			/* its thread runs: slot not reusable */
 	uint64_t start_us, end_us;
 	uint64_t phase_start_us[MIGRD_MIG__COUNT];
 	uint64_t phase_us[MIGRD_MIG__COUNT];
