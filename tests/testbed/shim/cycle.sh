@@ -87,10 +87,10 @@ EOT
 	grep "local  qpn" "$W/$name-state-after.txt" | head -n 2 | diag
 }
 
-run send_bw "ib_send_bw -d rxe0 -x 1 -D 100 -s 1024" \
-	"ib_send_bw -d rxe0 -x 1 -D 100 -s 1024 10.77.0.1"
-run stress "rdma_stress -d rxe0 --timeout 400" \
-	"rdma_stress -d rxe0 -t 100 -q 2 --ops all --pause-ms 5 10.77.0.1"
+run send_bw "ib_send_bw -d rxe0 -x 1 -D 260 -s 1024" \
+	"ib_send_bw -d rxe0 -x 1 -D 260 -s 1024 10.77.0.1"
+run stress "rdma_stress -d rxe0 --timeout 500" \
+	"rdma_stress -d rxe0 -t 260 -q 2 --ops all --pause-ms 5 10.77.0.1"
 tb_exec h1 pkill -x migrd
 tb_exec h2 pkill -x migrd
 t_done
