@@ -241,6 +241,11 @@ int vmig_qp_modify_real(struct vmig_qp *qp, struct ibv_qp_attr *attr,
 				 &a.alt_ah_attr.grh.dgid);
 	if (mask & IBV_QP_DEST_QPN)
 		a.dest_qp_num = dest_qpn_phys(attr->dest_qp_num);
+	/* the peer's drain marker is a zero-length RDMA WRITE: rxe checks
+	 * the QP's access before the length (no memory is exposed: an MR
+	 * still needs its own remote-write access and rkey) */
+	if (mask & IBV_QP_ACCESS_FLAGS && qp->init.qp_type == IBV_QPT_RC)
+		a.qp_access_flags |= IBV_ACCESS_REMOTE_WRITE;
 	return vmig_real.modify_qp(qp->real, &a, mask);
 }
 

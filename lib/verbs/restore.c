@@ -41,6 +41,8 @@ int vmig_qp_to_init(struct vmig_qp *qp)
 		mask |= IBV_QP_QKEY;
 	} else {
 		a.qp_access_flags = qp->attr.qp_access_flags;
+		if (qp->init.qp_type == IBV_QPT_RC)	/* see qp.c */
+			a.qp_access_flags |= IBV_ACCESS_REMOTE_WRITE;
 		mask |= IBV_QP_ACCESS_FLAGS;
 	}
 	return vmig_real.modify_qp(qp->real, &a, mask) ? -errno : 0;
