@@ -215,6 +215,17 @@ static int parse_line(struct migrd_config *cfg, char *key, char *val,
 			return fail(err, err_len,
 				    "line %d: backend_exec must be an absolute path",
 				    lineno);
+	} else if (!strcmp(key, "http_listen")) {
+		if (parse_hostport(val, cfg->http_addr, &cfg->http_port) ||
+		    !cfg->http_port)
+			return fail(err, err_len,
+				    "line %d: http_listen must be ADDR:PORT",
+				    lineno);
+	} else if (!strcmp(key, "http_token_file")) {
+		if (set_path(cfg->http_token_file, val))
+			return fail(err, err_len,
+				    "line %d: http_token_file must be an absolute path",
+				    lineno);
 	} else if (!strcmp(key, "image_dir")) {
 		if (strlen(val) > MIGRD_PATH_MAX - 40 ||
 		    set_path(cfg->image_dir, val))
@@ -333,6 +344,9 @@ int migrd_config_check(const struct migrd_config *cfg, char *err,
 			    "key_file is required (peers authenticate with it)");
 	if (!migrd_name_valid(cfg->host))
 		return fail(err, err_len, "bad host name '%s'", cfg->host);
+	if (cfg->http_addr[0] && !cfg->http_token_file[0])
+		return fail(err, err_len,
+			    "http_listen needs http_token_file (the API moves guests)");
 	if (!strcmp(cfg->backend, "exec") && !cfg->backend_exec[0])
 		return fail(err, err_len,
 			    "backend = exec needs backend_exec = PROGRAM");

@@ -19,6 +19,8 @@
  *   image_dir = /run/vmig/images checkpoints, outgoing and incoming
  *   drain_timeout_ms = 10000     bound on a suspend (drain) of the shims
  *   restore_timeout_ms = 60000   bound on a dump, restore, re-registration
+ *   http_listen = 127.0.0.1:7480 the JSON API over HTTP (default: off)
+ *   http_token_file = /etc/vmig/api.token  its bearer token (required)
  *
  * '#' starts a comment; blank lines are ignored; unknown keys are errors.
  */
@@ -59,6 +61,9 @@ struct migrd_config {
 	char image_dir[MIGRD_PATH_MAX];
 	unsigned int drain_timeout_ms;
 	unsigned int restore_timeout_ms;
+	char http_addr[MIGRD_ADDR_MAX];	/* empty: no HTTP API */
+	uint16_t http_port;
+	char http_token_file[MIGRD_PATH_MAX];
 };
 
 /* Defaults: hostname, 0.0.0.0:7410, $VMIG_RUN_DIR or /run/vmig. */

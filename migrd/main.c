@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #define LOG_PREFIX "migrd: "
+#include "api_http.h"
 #include "api_server.h"
 #include "ctl_server.h"
 #include "log.h"
@@ -71,7 +72,7 @@ static int daemonize(int *ready_fd)
 	return 0;
 }
 
-static int open_listeners(struct migrd *d, int fds[3])
+static int open_listeners(struct migrd *d, int fds[4])
 {
 	int ret;
 
@@ -107,28 +108,38 @@ static int open_listeners(struct migrd *d, int fds[3])
 		       d->cfg.port, strerror(-ret));
 		return ret;
 	}
+	if (d->cfg.http_addr[0]) {
+		fds[3] = vmig_tcp_listen(d->cfg.http_addr, d->cfg.http_port);
+		if (fds[3] < 0) {
+			pr_err("cannot listen on %s:%u (http): %s",
+			       d->cfg.http_addr, d->cfg.http_port,
+			       strerror(-fds[3]));
+			return fds[3];
+		}
+	}
 	pr_info("host %s: %s, %s, tcp %s:%u", d->cfg.host, d->ctl_path,
 		d->api_path, d->cfg.listen, d->cfg.port);
 	return 0;
 }
 
-static void serve(struct migrd *d, int fds[3])
+static void serve(struct migrd *d, int fds[4])
 {
-	struct pollfd pfd[3];
+	struct pollfd pfd[4];
 	int i, fd;
 
-	for (i = 0; i < 3; i++) {
-		pfd[i].fd = fds[i];
+	for (i = 0; i < 4; i++) {
+		pfd[i].fd = fds[i];	/* -1 (no HTTP) is ignored by poll */
 		pfd[i].events = POLLIN;
+		pfd[i].revents = 0;
 	}
 	while (!d->stop) {
-		if (poll(pfd, 3, 500) < 0) {
+		if (poll(pfd, 4, 500) < 0) {
 			if (errno == EINTR)
 				continue;
 			pr_perror("poll");
 			break;
 		}
-		for (i = 0; i < 3; i++) {
+		for (i = 0; i < 4; i++) {
 			if (!(pfd[i].revents & POLLIN))
 				continue;
 			fd = accept4(fds[i], NULL, NULL, SOCK_CLOEXEC);
@@ -140,6 +151,8 @@ static void serve(struct migrd *d, int fds[3])
 			}
 			if (i == 1)
 				migrd_api_serve(d->api, fd);
+			else if (i == 3)
+				migrd_http_serve(d, fd);
 			else
 				migrd_ctl_serve(d, fd, i == 2);
 		}
@@ -158,7 +171,7 @@ int main(int argc, char **argv)
 	};
 	static struct migrd d;
 	const char *config = NULL, *host = NULL;
-	int fds[3] = { -1, -1, -1 }, ready = -1, opt, ret = 1, i;
+	int fds[4] = { -1, -1, -1, -1 }, ready = -1, opt, ret = 1, i;
 	bool foreground = false;
 	char err[512];
 	struct sigaction sa = { .sa_handler = on_signal };
@@ -241,7 +254,7 @@ int main(int argc, char **argv)
 	pr_info("stopping");
 	ret = 0;
 out:
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < 4; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
 	if (fds[0] >= 0)

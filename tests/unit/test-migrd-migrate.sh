@@ -33,9 +33,11 @@ finish() {
 trap finish EXIT
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-PA=$(port) PB=$(port)
+PA=$(port) PB=$(port) PH=$(port)
 head -c 32 /dev/urandom >"$T/key"
 chmod 600 "$T/key"
+echo "test-token-0123456789abcdef" >"$T/token"
+chmod 600 "$T/token"
 
 # The test backend. migrd runs it as: backend dump|restore GUEST DIR.
 cat >"$T/backend" <<'SH'
@@ -100,6 +102,7 @@ restore_timeout_ms = 10000
 peer.hA = 127.0.0.1:$PA
 peer.hB = 127.0.0.1:$PB
 peer.hC = 127.0.0.1:1
+$([ $h = A ] && printf 'http_listen = 127.0.0.1:%s\nhttp_token_file = %s\n' "$PH" "$T/token")
 CONF
 	VMIG_LOG_LEVEL=info "$MIGRD" --config "$T/h$h/conf" --foreground \
 		2>"$T/h$h/log" &
@@ -235,6 +238,39 @@ check "vmigrate plain1 hB: exit 0" [ $? -eq 0 ]
 check "plain1 is recorded on hB now" bash -c "$B list | grep -q '^plain1 '"
 check "hA routes plain1 to hB now (backend 'moved')" grep -q "plain1 via 127.0.0.1" "$T/hA/run/moved.log"
 check "hA tried to tell hC too, and says it could not" grep -q "plain1: telling hC about the move" "$T/hA/log"
+
+# the API over HTTP, for schedulers: bearer token, POST /api
+http() { # METHOD PATH TOKEN BODY -> "CODE BODY"
+	python3 - "$PH" "$@" <<'PY'
+import http.client, sys
+port, method, path, token, body = sys.argv[1:6]
+c = http.client.HTTPConnection("127.0.0.1", int(port), timeout=10)
+h = {"Content-Type": "application/json"}
+if token:
+    h["Authorization"] = "Bearer " + token
+c.request(method, path, body=body if method == "POST" else None, headers=h)
+r = c.getresponse()
+print(r.status, r.read().decode().strip())
+PY
+}
+TOK=test-token-0123456789abcdef
+out=$(http POST /api "$TOK" '{"execute":"list-guests","id":3}')
+echo "# $out"
+check "HTTP: list-guests with the token: 200 and the QMP reply" \
+	grep -q '^200 {"return":\[.*"name":"web1".*"id":3}' <<<"$out"
+out=$(http POST /api "" '{"execute":"list-guests"}')
+check "HTTP: no token: 401" grep -q '^401 ' <<<"$out"
+out=$(http POST /api "wrong-token-0123456789abcdef" '{"execute":"list-guests"}')
+check "HTTP: wrong token: 401" grep -q '^401 ' <<<"$out"
+out=$(http GET /api "$TOK" '')
+check "HTTP: GET: 405" grep -q '^405 ' <<<"$out"
+out=$(http POST /other "$TOK" '{}')
+check "HTTP: another path: 404" grep -q '^404 ' <<<"$out"
+out=$(http POST /api "$TOK" '{"execute":')
+check "HTTP: malformed JSON: 200 with a GenericError" grep -q '^200 {"error":{"class":"GenericError"' <<<"$out"
+out=$(http POST /api "$TOK" '{"execute":"query-migrate","arguments":{"guest":"web1"}}')
+check "HTTP: query-migrate works" grep -q "\"guest\":\"web1\".*phase-times-ms" <<<"$out"
+check "hA logged the refused HTTP requests" grep -q "refused an HTTP request" "$T/hA/log"
 
 # bad input does not hurt
 out=$($A nosuch hB 2>&1)
