@@ -20,7 +20,7 @@ tb_exec h1 ibv_devinfo -d rxe0 | grep -E 'hca_id|transport|state|active_mtu' ||
 	tb_fail "ibv_devinfo failed in h1"
 
 SIZE=65536 ITERS=${DEMO_ITERS:-500}
-say "ib_write_bw: RDMA WRITE $ITERS x $SIZE B, h2 -> h1 (server in h1: ib_write_bw -d rxe0 -x 1 -s $SIZE -n $ITERS -F)"
+say "ib_write_bw: RDMA WRITE $ITERS x $SIZE B, h2 -> h1 (server in h1: ib_write_bw -d rxe0 -x 1 -u 18 -s $SIZE -n $ITERS -F)"
 tb_exec h1 ib_write_bw -d rxe0 -x 1 -u 18 -s $SIZE -n "$ITERS" -F >"$(tb_scratch h1)/bw-server.log" 2>&1 &
 srv=$!
 tb_wait_port h1 18515 120 || tb_fail "the ib_write_bw server did not start"

@@ -248,7 +248,7 @@ start_host() {
 		-netdev "stream,id=n0,server=off,addr.type=unix,addr.path=net/hub.sock" \
 		-device "virtio-net-pci,netdev=n0,mac=$mac" \
 		-device virtio-rng-pci \
-		-append "console=ttyS0 loglevel=4 panic=-1 tb.state=$STATE tb.host=$h tb.addr=$(host_addr "$h") tb.kroot=$KROOT tb.bin=$KROOT/tbbin tb.stage2=$TB_HERE/guest-init.sh tb.keep=$TB_HERE,$VMIG_SRC,$VMIG_BUILD_DIR,$KROOT " \
+		-append "console=ttyS0 loglevel=4 panic=-1 tb.state=$STATE tb.host=$h tb.addr=$(host_addr "$h") tb.kroot=$KROOT tb.bin=$KROOT/tbbin tb.stage2=$TB_HERE/guest-init.sh tb.keep=$TB_HERE,$VMIG_SRC,$VMIG_BUILD_DIR,$KROOT tb.mtu=${VMIG_TB_MTU:-9000} " \
 		</dev/null >"$hd/qemu.log" 2>&1) &
 	# setsid in a non-leader subshell does not fork: $! is QEMU's pid.
 	echo $! >"$hd/qemu.pid"
