@@ -90,25 +90,75 @@ bool migrd_images_name_valid(const char *rel)
 
 /* ---------------------------------------------------------------- sending */
 
+/* Chunks in flight before waiting for the first reply: the link, not
+ * the round trip, should bound the transfer. */
+#define WINDOW 8
+
 struct sender {
 	struct migrd_sess *sess;
 	const char *guest, *src_host;
-	uint64_t bytes;
+	uint64_t bytes;		/* acknowledged by the destination */
 	void (*progress)(void *arg, uint64_t sent);
 	void *arg;
 	uint8_t *buf;
+	size_t inflight, head;	/* ring of the lengths not yet acked */
+	size_t lens[WINDOW];
 	char *err;
 	size_t err_len;
 };
 
+/* Waits for the reply to the oldest chunk in flight. */
+static int collect_one(struct sender *s)
+{
+	Vmig__CtlMsg *r = NULL;
+	int ret = migrd_sess_recv(s->sess, &r);
+
+	if (ret <= 0) {
+		ret = ret ? ret : -ECONNRESET;
+		snprintf(s->err, s->err_len, "sending: %s",
+			 ret == -EAGAIN ? "no answer in time" :
+			 ret == -EBADMSG ? "a record failed its check" :
+					   strerror(-ret));
+		return ret == -EAGAIN ? -ETIMEDOUT : ret;
+	}
+	if (r->type == VMIG__CTL_TYPE__CTL_ERROR) {
+		snprintf(s->err, s->err_len, "destination refused a chunk: %s",
+			 r->error && r->error->desc ? r->error->desc : "");
+		ret = -EIO;
+	} else {
+		ret = 0;
+	}
+	vmig_ctl_free(r);
+	s->bytes += s->lens[s->head];
+	s->head = (s->head + 1) % WINDOW;
+	s->inflight--;
+	if (!ret && s->progress)
+		s->progress(s->arg, s->bytes);
+	return ret;
+}
+
+/* Replies still owed: the session must be in step for what follows. */
+static int collect_all(struct sender *s)
+{
+	int ret = 0, r;
+
+	while (s->inflight) {
+		r = collect_one(s);
+		if (r && !ret)
+			ret = r;
+		if (r && r != -EIO)
+			break;	/* the session is gone */
+	}
+	return ret;
+}
+
 static int send_file(struct sender *s, const char *path, const char *rel,
 		     mode_t mode)
 {
-	Vmig__CtlMsg m = VMIG__CTL_MSG__INIT, *r = NULL;
+	Vmig__CtlMsg m = VMIG__CTL_MSG__INIT;
 	Vmig__MigXfer x = VMIG__MIG_XFER__INIT;
 	uint64_t off = 0;
 	int fd, ret = 0;
-	char why[256];
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
@@ -135,30 +185,26 @@ static int send_file(struct sender *s, const char *path, const char *rel,
 				 strerror(errno));
 			break;
 		}
+		if (s->inflight == WINDOW) {
+			ret = collect_one(s);
+			if (ret)
+				break;
+		}
 		x.offset = off;
 		x.data.data = s->buf;
 		x.data.len = (size_t)n;
-		x.eof = n < (ssize_t)MIGRD_CHUNK;
 		/* a file of exactly N chunks ends with an empty chunk */
-		ret = migrd_peer_request(s->sess, &m, &r, why, sizeof(why));
+		x.eof = n < (ssize_t)MIGRD_CHUNK;
+		ret = migrd_sess_send(s->sess, &m);
 		if (ret) {
 			snprintf(s->err, s->err_len, "sending %s: %s", rel,
-				 why);
+				 strerror(-ret));
 			break;
 		}
-		if (r->type == VMIG__CTL_TYPE__CTL_ERROR) {
-			snprintf(s->err, s->err_len, "destination refused %s: %s",
-				 rel, r->error && r->error->desc ?
-					      r->error->desc : "");
-			ret = -EIO;
-		}
-		vmig_ctl_free(r);
-		r = NULL;
+		s->lens[(s->head + s->inflight) % WINDOW] = (size_t)n;
+		s->inflight++;
 		off += n;
-		s->bytes += n;
-		if (s->progress)
-			s->progress(s->arg, s->bytes);
-	} while (!ret && !x.eof);
+	} while (!x.eof);
 	close(fd);
 	return ret;
 }
@@ -246,6 +292,10 @@ int migrd_images_send(struct migrd_sess *sess, const char *dir,
 	if (!s.buf)
 		return -ENOMEM;
 	ret = send_tree(&s, dir, "", 0);
+	if (ret)
+		collect_all(&s);	/* keep the first error */
+	else
+		ret = collect_all(&s);
 	free(s.buf);
 	*bytes = s.bytes;
 	return ret;
