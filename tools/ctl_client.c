@@ -261,16 +261,6 @@ struct peer {
 	bool suspended;
 };
 
-static Vmig__CtlMsg *req_new(Vmig__CtlType t)
-{
-	Vmig__CtlMsg *m = calloc(1, sizeof(*m));
-
-	vmig__ctl_msg__init(m);
-	m->has_type = 1;
-	m->type = t;
-	return m;
-}
-
 static Vmig__State *get_state(struct vctl_chan *c, Vmig__CtlMsg **keep)
 {
 	Vmig__CtlMsg req, *r = NULL;

@@ -19,7 +19,7 @@ struct vctl_chan {
 	uint8_t gid[16];	/* forward: the destination host's GID */
 	uint32_t pid;		/* the shim's pid */
 	uint32_t seq;
-	char name[64];		/* for messages: "pid 123" or "pid 123@gid" */
+	char name[96];		/* for messages: "pid 123" or "pid 123@gid" */
 };
 
 const char *vctl_run_dir(void);

@@ -165,7 +165,7 @@ out:
 
 static int count_uverbs(void)
 {
-	char link[256], path[64], line[512];
+	char link[256], path[300], line[512];
 	struct dirent *d;
 	DIR *dir;
 	FILE *f;

@@ -117,7 +117,7 @@ Vmig__VerbsImage *vmig_image_build(struct vmig_req *r)
 	img->guest = vmig_shim.guest;
 	SET(img, pid, (uint32_t)getpid());
 #define COUNT(list, type) ({ size_t c_ = 0; type *p_; \
-	vmig_list_for_each(p_, &vmig_shim.list, type, link) c_++; c_; })
+	vmig_list_for_each(p_, &vmig_shim.list, type, link) { c_++; } c_; })
 	n = COUNT(ctxs, struct vmig_ctx);
 	img->devices = ARR(r, n, *img->devices);
 	vmig_list_for_each(ctx, &vmig_shim.ctxs, struct vmig_ctx, link) {
