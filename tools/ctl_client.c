@@ -419,7 +419,13 @@ static int peers_find(struct vctl_chan *self, const Vmig__State *s,
 		else if (local_host)
 			ret = find_local_peer(self->pid, rem, &pid);
 		else
-			ret = find_remote_peer(rem, &pid);
+			/* across hosts a relay may time out: try a few times */
+			for (j = 0; j < 4; j++) {
+				ret = find_remote_peer(rem, &pid);
+				if (!ret)
+					break;
+				sleep(1 + (unsigned int)j);
+			}
 		if (ret) {
 			char g[64];
 
