@@ -134,12 +134,24 @@ int vmig_guest_route(const char *name, const char *addr, const char *via,
 		     char *err);
 
 /*
+ * Pre-copy: dumps the memory of a running guest into dir (created if
+ * missing, must hold no images) and leaves it running, with soft-dirty
+ * tracking so the next dump writes only what changed since. parent, if not
+ * NULL, is the previous pre-dump's directory relative to dir ("../1").
+ * CRIU's log is dir/pre-dump.log.
+ */
+int vmig_guest_pre_dump(const char *name, const char *dir, const char *parent,
+			char *err);
+/*
  * Dumps a running guest with CRIU into dir (created if missing, must hold
  * no checkpoint): the guest stops here and its record is marked away.
+ * parent: as for vmig_guest_pre_dump, NULL for a dump without pre-copy;
+ * restore then needs the parent directories at the same relative place.
  * dir also gets vmig-guest.json (the guest's record) and vmig-guest.log
  * (its log so far), which restore needs. CRIU's log is dir/dump.log.
  */
-int vmig_guest_checkpoint(const char *name, const char *dir, char *err);
+int vmig_guest_checkpoint(const char *name, const char *dir, const char *parent,
+			  char *err);
 /*
  * Restores the guest checkpointed in dir on this host, with the same
  * address, recreates vg-NAME and the route to it, and records it as running

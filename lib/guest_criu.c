@@ -162,7 +162,96 @@ static int dump_notify(const char *script, int pid, void *arg)
 	return copy_file(c->g->log_path, dst, c->err) ? -1 : 0;
 }
 
-int vmig_guest_checkpoint(const char *name, const char *dir, char *err)
+/* Checks name, dir and parent; loads the running guest; makes dir. */
+static int dump_prepare(const char *name, const char *dir, const char *parent,
+			struct vmig_guest *g, char *err)
+{
+	char path[PATH_MAX];
+	int ret;
+
+	if (!dir || !*dir) {
+		GUEST_SETERR(err, "no checkpoint directory given");
+		return -EINVAL;
+	}
+	if (parent) {
+		struct stat st;
+
+		/* CRIU links dir/parent to it: relative, so the chain can move */
+		if (!*parent || parent[0] == '/') {
+			GUEST_SETERR(err, "parent '%s' must be a path relative to %s",
+				     parent, dir);
+			return -EINVAL;
+		}
+		if (snprintf(path, sizeof(path), "%s/%s/inventory.img", dir,
+			     parent) >= (int)sizeof(path) ||
+		    stat(path, &st) < 0) {
+			GUEST_SETERR(err, "parent %s/%s holds no images", dir, parent);
+			return -ENOENT;
+		}
+	}
+	ret = vmig_guest_load(name, g, err);
+	if (ret)
+		return ret;
+	if (g->state != VMIG_GUEST_RUNNING || !vmig_guest_alive(g)) {
+		GUEST_SETERR(err, "guest '%s' is not running here (%s)", name,
+			     g->state == VMIG_GUEST_RUNNING ? "its init is gone" :
+			     vmig_guest_state_name(g->state));
+		return -ESRCH;
+	}
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		ret = -errno;
+		GUEST_SETERR(err, "cannot create %s: %s", dir, strerror(errno));
+		return ret;
+	}
+	ret = path_in(path, dir, "inventory.img", err);
+	if (ret)
+		return ret;
+	if (access(path, F_OK) == 0) {
+		GUEST_SETERR(err, "%s already holds a checkpoint", dir);
+		return -EEXIST;
+	}
+	return 0;
+}
+
+int vmig_guest_pre_dump(const char *name, const char *dir, const char *parent,
+			char *err)
+{
+	struct vmig_guest g;
+	struct criu_env env = { 0 };
+	char cerr[VMIG_CRIU_ERR_LEN];
+	struct vmig_criu_opts o = {
+		.images_dir = dir,
+		.log_file = "pre-dump.log",
+		.log_level = 4,
+		.parent_img = parent,
+		.track_mem = true,
+		.ext_unix_sk = true,
+	};
+	int lock, ret;
+
+	ret = vmig_guest_check_name(name, err);
+	if (ret)
+		return ret;
+	lock = guest_lock(err);
+	if (lock < 0)
+		return lock;
+	ret = dump_prepare(name, dir, parent, &g, err);
+	if (!ret)
+		ret = criu_env_get(&env, err);
+	if (ret)
+		goto out;
+	o.pid = g.pid;
+	ret = vmig_criu_pre_dump(&o, cerr);
+	if (ret)
+		GUEST_SETERR(err, "%s (CRIU log: %s/pre-dump.log)", cerr, dir);
+out:
+	criu_env_put(&env);
+	guest_unlock(lock);
+	return ret;
+}
+
+int vmig_guest_checkpoint(const char *name, const char *dir, const char *parent,
+			  char *err)
 {
 	struct vmig_guest g;
 	struct dump_ctx ctx = { .g = &g, .dir = dir, .err = "" };
@@ -172,6 +261,8 @@ int vmig_guest_checkpoint(const char *name, const char *dir, char *err)
 		.images_dir = dir,
 		.log_file = "dump.log",
 		.log_level = 4,
+		.parent_img = parent,
+		.track_mem = parent != NULL,
 		.tcp_established = true,
 		.ext_unix_sk = true,
 		.notify = dump_notify,
@@ -182,36 +273,12 @@ int vmig_guest_checkpoint(const char *name, const char *dir, char *err)
 	ret = vmig_guest_check_name(name, err);
 	if (ret)
 		return ret;
-	if (!dir || !*dir) {
-		GUEST_SETERR(err, "no checkpoint directory given");
-		return -EINVAL;
-	}
 	lock = guest_lock(err);
 	if (lock < 0)
 		return lock;
-	ret = vmig_guest_load(name, &g, err);
+	ret = dump_prepare(name, dir, parent, &g, err);
 	if (ret)
 		goto out;
-	if (g.state != VMIG_GUEST_RUNNING || !vmig_guest_alive(&g)) {
-		GUEST_SETERR(err, "guest '%s' is not running here (%s)", name,
-			     g.state == VMIG_GUEST_RUNNING ? "its init is gone" :
-			     vmig_guest_state_name(g.state));
-		ret = -ESRCH;
-		goto out;
-	}
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		ret = -errno;
-		GUEST_SETERR(err, "cannot create %s: %s", dir, strerror(errno));
-		goto out;
-	}
-	ret = path_in(path, dir, "inventory.img", err);
-	if (ret)
-		goto out;
-	if (access(path, F_OK) == 0) {
-		GUEST_SETERR(err, "%s already holds a checkpoint", dir);
-		ret = -EEXIST;
-		goto out;
-	}
 	ret = path_in(path, dir, VMIG_GUEST_CKPT_RECORD, err);
 	if (!ret)
 		ret = guest_save_to(&g, path, err);

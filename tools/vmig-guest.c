@@ -6,7 +6,8 @@
  *   vmig-guest list
  *   vmig-guest stop NAME [--timeout S]
  *   vmig-guest route NAME VIA [--addr A.B.C.D]
- *   vmig-guest checkpoint NAME DIR
+ *   vmig-guest pre-dump NAME DIR [--parent REL]
+ *   vmig-guest checkpoint NAME DIR [--parent REL]
  *   vmig-guest restore NAME DIR
  * Exit codes: 0 done, 1 failed, 2 usage; run exits with the command's
  * status (128+N for signal N), or 0 when the guest was checkpointed away.
@@ -30,7 +31,8 @@ static int usage(void)
 		"       vmig-guest list\n"
 		"       vmig-guest stop NAME [--timeout SECONDS]\n"
 		"       vmig-guest route NAME VIA [--addr A.B.C.D]\n"
-		"       vmig-guest checkpoint NAME DIR\n"
+		"       vmig-guest pre-dump NAME DIR [--parent REL]\n"
+		"       vmig-guest checkpoint NAME DIR [--parent REL]\n"
 		"       vmig-guest restore NAME DIR\n"
 		"Guests get an address derived from NAME in %s unless --addr\n"
 		"is given; state lives in %s ($VMIG_RUN_DIR).\n",
@@ -150,14 +152,23 @@ static int cmd_route(int argc, char **argv)
 	return 0;
 }
 
-static int cmd_checkpoint(int argc, char **argv)
+/* REL: the previous pre-dump's directory, relative to DIR ("../1") */
+static int cmd_dump(int argc, char **argv, bool pre)
 {
 	char err[VMIG_GUEST_ERR_LEN];
+	const char *parent = NULL;
+	int ret;
 
-	if (argc != 3)
+	if (argc == 5 && !strcmp(argv[3], "--parent"))
+		parent = argv[4];
+	else if (argc != 3)
 		return usage();
-	if (vmig_guest_checkpoint(argv[1], argv[2], err))
-		return fail("checkpoint", err);
+	if (pre)
+		ret = vmig_guest_pre_dump(argv[1], argv[2], parent, err);
+	else
+		ret = vmig_guest_checkpoint(argv[1], argv[2], parent, err);
+	if (ret)
+		return fail(pre ? "pre-dump" : "checkpoint", err);
 	return 0;
 }
 
@@ -191,7 +202,9 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "route"))
 		return cmd_route(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "checkpoint"))
-		return cmd_checkpoint(argc - 1, argv + 1);
+		return cmd_dump(argc - 1, argv + 1, false);
+	if (!strcmp(argv[1], "pre-dump"))
+		return cmd_dump(argc - 1, argv + 1, true);
 	if (!strcmp(argv[1], "restore"))
 		return cmd_restore(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
