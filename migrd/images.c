@@ -419,6 +419,7 @@ Vmig__CtlMsg *migrd_incoming_handle(struct migrd *d, const Vmig__CtlMsg *m)
 	const Vmig__MigXfer *x = m->mig;
 	struct migrd_proc *procs = NULL;
 	char dir[PATH_MAX], err[512];
+	uint64_t t0;
 	int n, ret;
 
 	if (!x || !x->guest || !migrd_name_valid(x->guest))
@@ -457,9 +458,12 @@ Vmig__CtlMsg *migrd_incoming_handle(struct migrd *d, const Vmig__CtlMsg *m)
 			return migrd_msg_error(m->seq,
 					       VMIG__ERR_CLASS__ERR_BAD_REQUEST,
 					       0, "processes out of range");
+		t0 = now_ms();
 		ret = migrd_backend_get(&d->cfg)->restore(&d->cfg, x->guest,
 							 dir, err,
 							 sizeof(err));
+		pr_info("backend restore of %s: %llu ms", x->guest,
+			(unsigned long long)(now_ms() - t0));
 		if (ret)
 			return migrd_msg_error(m->seq,
 					       VMIG__ERR_CLASS__ERR_GENERIC,
