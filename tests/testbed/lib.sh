@@ -33,8 +33,23 @@ tb_fail() {
 # tb_up N: boot h1..hN in a fresh state directory; sets VMIG_TESTBED_DIR.
 # The testbed goes down when the calling script exits, however it exits:
 # an EXIT trap, and the testbed's hub as a watchdog on this shell's pid.
+#
+# With VMIG_TB_REUSE=1 and a testbed of at least N hosts already up in
+# $VMIG_TESTBED_DIR (testbed.sh up by hand), the test uses that one and
+# leaves it up: quick iterations while writing a test.
 tb_up() {
-	local n=$1
+	local n=$1 i
+	if [ -n "${VMIG_TB_REUSE:-}" ] && [ -n "${VMIG_TESTBED_DIR:-}" ]; then
+		VMIG_TESTBED_DIR=$(realpath -m "$VMIG_TESTBED_DIR")
+		for i in $(seq "$n"); do
+			[ -e "$VMIG_TESTBED_DIR/hosts/h$i/ready" ] || break
+		done
+		if [ -e "$VMIG_TESTBED_DIR/hosts/h$n/ready" ]; then
+			export VMIG_TESTBED_DIR
+			tb_log "testbed: reusing the hosts up in $VMIG_TESTBED_DIR"
+			return 0
+		fi
+	fi
 	mkdir -p "$VMIG_BUILD_DIR" || tb_fail "cannot create $VMIG_BUILD_DIR"
 	VMIG_TESTBED_DIR=$(mktemp -d "$VMIG_BUILD_DIR/tb.XXXXXX") || tb_fail "mktemp failed"
 	export VMIG_TESTBED_DIR
