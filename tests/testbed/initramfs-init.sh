@@ -57,6 +57,14 @@ for t in run tmp var/tmp; do
 done
 chmod 755 /host/run
 [ -d /host/sys/fs/cgroup ] && mount -t cgroup2 cgroup2 /host/sys/fs/cgroup 2>/dev/null
+# The build directory again, uncached: programs rebuilt while the host is up
+# are seen as they are now (the loose cache of / would keep the old ones).
+BUILD=$(arg tb.build)
+if [ -n "$BUILD" ]; then
+	mkdir -p "/host$BUILD" 2>/dev/null
+	mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=none \
+		tbbuild "/host$BUILD" || say "cannot mount $BUILD uncached (9p tbbuild)"
+fi
 # After the tmpfs mounts: the state directory may be under /tmp.
 mkdir -p "/host$STATE" 2>/dev/null
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,cache=none \

@@ -244,11 +244,12 @@ start_host() {
 		-no-reboot -kernel "$KERNEL" -initrd "$INITRD" \
 		-chardev "file,id=con0,path=hosts/$h/console.log" -serial chardev:con0 \
 		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
+		-virtfs "local,path=$VMIG_BUILD_DIR,mount_tag=tbbuild,security_model=none,readonly=on,multidevs=remap" \
 		-virtfs "local,path=$STATE,mount_tag=tbstate,security_model=none,multidevs=remap" \
 		-netdev "stream,id=n0,server=off,addr.type=unix,addr.path=net/hub.sock" \
 		-device "virtio-net-pci,netdev=n0,mac=$mac" \
 		-device virtio-rng-pci \
-		-append "console=ttyS0 loglevel=4 panic=-1 tb.state=$STATE tb.host=$h tb.addr=$(host_addr "$h") tb.kroot=$KROOT tb.bin=$KROOT/tbbin tb.stage2=$TB_HERE/guest-init.sh tb.keep=$TB_HERE,$VMIG_SRC,$VMIG_BUILD_DIR,$KROOT tb.mtu=${VMIG_TB_MTU:-9000} " \
+		-append "console=ttyS0 loglevel=4 panic=-1 tb.state=$STATE tb.host=$h tb.addr=$(host_addr "$h") tb.kroot=$KROOT tb.bin=$KROOT/tbbin tb.stage2=$TB_HERE/guest-init.sh tb.keep=$TB_HERE,$VMIG_SRC,$VMIG_BUILD_DIR,$KROOT tb.mtu=${VMIG_TB_MTU:-9000} tb.build=$VMIG_BUILD_DIR " \
 		</dev/null >"$hd/qemu.log" 2>&1) &
 	# setsid in a non-leader subshell does not fork: $! is QEMU's pid.
 	echo $! >"$hd/qemu.pid"
@@ -265,7 +266,7 @@ cmd_up() {
 	[ -z "$(testbed_pids)" ] || die "a testbed is already up in $STATE (testbed.sh down first)"
 	cmd_fetch_kernel
 	accel=$(pick_accel)
-	mkdir -p "$STATE"
+	mkdir -p "$STATE" "$VMIG_BUILD_DIR"
 	rm -rf "$STATE/hosts" "$STATE/net"
 	mkdir -p "$STATE/net" "$STATE/shared"
 	echo "$accel" >"$STATE/accel"
