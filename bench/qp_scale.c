@@ -5,7 +5,8 @@
  * connected to itself; odd K: the last one too). Every QP RDMA-WRITEs one
  * slot of its peer's memory and the data is checked, before the cycle and
  * after it; in between the program writes its pid to the --ready file and
- * waits for the --go file.
+ * waits for the --go file. --mem MIB adds that much touched memory (the
+ * size of a guest that migrd migrates).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -144,7 +145,7 @@ static int setup(struct scale *s)
 static void usage(void)
 {
 	fprintf(stderr, "usage: qp_scale -k QPS [-d DEV] [-g GIDX] "
-		"[--ready FILE --go FILE] [--wait S]\n");
+		"[--ready FILE --go FILE] [--wait S] [--mem MIB]\n");
 	exit(2);
 }
 
@@ -154,11 +155,13 @@ int main(int argc, char **argv)
 		{ "ready", required_argument, NULL, 'r' },
 		{ "go", required_argument, NULL, 'G' },
 		{ "wait", required_argument, NULL, 'W' },
+		{ "mem", required_argument, NULL, 'M' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct scale s = { .k = 1 };
 	const char *dev = "rxe0", *ready = NULL, *go = NULL;
-	long wait_s = 1800, i;
+	long wait_s = 1800, mib = 0, i;
+	unsigned char *mem = NULL;
 	int gidx = 1, o;
 	uint64_t t0, t1;
 	FILE *f;
@@ -171,11 +174,21 @@ int main(int argc, char **argv)
 		case 'r': ready = optarg; break;
 		case 'G': go = optarg; break;
 		case 'W': wait_s = atol(optarg); break;
+		case 'M': mib = atol(optarg); break;
 		default: usage();
 		}
 	}
-	if (s.k <= 0 || !ready != !go)
+	if (s.k <= 0 || mib < 0 || !ready != !go)
 		usage();
+	if (mib) {
+		mem = malloc((size_t)mib << 20);
+		if (!mem) {
+			perror("qp_scale: --mem");
+			return 1;
+		}
+		for (size_t j = 0; j < (size_t)mib << 20; j += 64)
+			mem[j] = (unsigned char)(j / 64);
+	}
 	t0 = bv_now_ns();
 	if (bv_open(&s.d, dev, gidx) || setup(&s)) {
 		fprintf(stderr, "qp_scale: setup of %ld QPs failed\n", s.k);
@@ -212,5 +225,6 @@ int main(int argc, char **argv)
 	free(s.src);
 	free(s.qp);
 	free(s.peer);
+	free(mem);
 	return 0;
 }

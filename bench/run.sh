@@ -13,7 +13,8 @@
 #
 # Environment: VMIG_BENCH_ITERS (verbs_cost iterations, 200),
 # VMIG_BENCH_ROUNDS (perftest plain/shim pairs, 2), VMIG_BENCH_QPS
-# ("1 100 1000"), VMIG_BENCH_ONLY (a subset of "cost perf cycle migrate").
+# ("1 100 1000"), VMIG_BENCH_MIGRATE_MIB ("64 512"), VMIG_BENCH_ONLY (a
+# subset of "cost perf cycle vmigrate criu").
 set -uo pipefail
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -27,7 +28,7 @@ QPS=${VMIG_BENCH_QPS:-1 100 1000}
 MIGRATE_MIB=${VMIG_BENCH_MIGRATE_MIB:-64 512}
 # 512 MiB of process plus its images in the hosts' tmpfs /tmp
 export VMIG_TB_MEM=${VMIG_TB_MEM:-2048}
-ONLY=${VMIG_BENCH_ONLY:-cost perf cycle migrate}
+ONLY=${VMIG_BENCH_ONLY:-cost perf cycle vmigrate criu}
 CG=$SRC/bench/cg_costs.py
 
 SUMMARY=()
@@ -381,11 +382,13 @@ kv() { sed -n "s/.*\b$2=\([0-9]*\).*/\1/p" "$1" | tail -n 1; }
 xfer() {
 	local out=$1 rcv
 	shift
-	tb_exec h2 bash -c "$RECV" recv "$4" "$3" >"$out.recv" 2>&1 &
+	# bounds: 512 MiB cross the testbed's segment at about 1 MB/s when
+	# the machine is loaded
+	tb_exec_t 2400 h2 bash -c "$RECV" recv "$4" "$3" >"$out.recv" 2>&1 &
 	rcv=$!
 	tb_wait_port h2 "$4" 60 >/dev/null 2>&1 || { wait $rcv; return 1; }
-	tb_exec h1 bash -c "$DUMP" dump "$@" >"$out" 2>&1 || { wait $rcv; return 1; }
-	tb_wait_bg "$rcv" 300
+	tb_exec_t 2400 h1 bash -c "$DUMP" dump "$@" >"$out" 2>&1 || { wait $rcv; return 1; }
+	tb_wait_bg "$rcv" 600
 }
 
 # criu_base MIB MODE: migrate a memload of MIB MiB from h1 to h2 with plain
@@ -407,7 +410,7 @@ criu_base() {
 	fi
 	local rc=$?
 	if [ $rc = 0 ]; then
-		tb_exec h2 bash -c "$RESTORE" restore final "$pid" >"$d.restore" 2>&1
+		tb_exec_t 1200 h2 bash -c "$RESTORE" restore final "$pid" >"$d.restore" 2>&1
 		rc=$?
 	fi
 	tb_exec h1 bash -c 'kill -9 "$1" 2>/dev/null; rm -rf /tmp/img' k "$pid"
@@ -434,19 +437,117 @@ criu_base() {
 	row "CRIU $mode-copy, $mib MiB process" "total $total ms, downtime $down ms"
 }
 
+# migrd_up: migrd on h1 and h2 (CRIU backend, images in tmpfs), once.
+MIGRD_UP=0
+migrd_up() {
+	[ $MIGRD_UP = 1 ] && return 0
+	MD=$(tb_shared)/migrd
+	mkdir -p "$MD"
+	head -c 32 /dev/urandom >"$MD/cluster.key"
+	chmod 600 "$MD/cluster.key"
+	cat >"$MD/migrd.conf" <<CONF
+run_dir = /run/vmig
+image_dir = /run/vmig/images
+backend = exec
+backend_exec = $VMIG_BUILD_DIR/migrd/backend-criu.sh
+key_file = $MD/cluster.key
+restore_timeout_ms = 600000
+forward_timeout_ms = 60000
+peer.h1 = 10.77.0.1
+peer.h2 = 10.77.0.2
+CONF
+	local h
+	for h in h1 h2; do
+		tb_exec "$h" bash -c 'mkdir -p /run/vmig; mount -t devpts devpts /dev/pts 2>/dev/null
+			VMIG_LOG_LEVEL=info migrd --config "$1" --host "$2" 2>>"$3" </dev/null' \
+			m "$MD/migrd.conf" "$h" "$MD/$h.log" || return 1
+	done
+	MIGRD_UP=1
+}
+
+# vmig_move NAME MIB RDMA: start guest NAME on h1 (memload, or with RDMA
+# qp_scale -k 2 under the shim, MIB MiB of memory), `vmigrate NAME h2`,
+# print the figures from `vmigrate --json status`.
+vmig_move() {
+	local name=$1 mib=$2 rdma=$3 d cmd out rc
+	d=$(tb_shared)/vm-$name
+	mkdir -p "$d"
+	rm -f "$d/ready" "$d/go"
+	if [ "$rdma" = 1 ]; then
+		cmd=(vmig-run --guest "$name" -- qp_scale -k 2 --mem "$mib"
+		     --ready "$d/ready" --go "$d/go" --wait 3000)
+	else
+		cmd=(memload -m "$mib" --dirty 1 --ready "$d/ready")
+	fi
+	if ! tb_exec h1 env VMIG_RUN_DIR=/run/vmig vmig-guest start "$name" -- \
+			"${cmd[@]}" >"$d/start" 2>&1 || ! tb_wait_file "$d/ready" 600; then
+		sed 's/^/  | /' "$d/start"
+		return 1
+	fi
+	tb_exec_t 3600 h1 env VMIG_RUN_DIR=/run/vmig vmigrate "$name" h2 >"$d/migrate" 2>&1
+	rc=$?
+	tb_exec h1 env VMIG_RUN_DIR=/run/vmig vmigrate --json status "$name" >"$d/status" 2>&1
+	if [ $rc != 0 ]; then
+		tail -n 6 "$d/migrate" | sed 's/^/  | /'
+		sed 's/^/  | /' "$d/status" | tail -n 3
+		tb_exec h1 env VMIG_RUN_DIR=/run/vmig vmig-guest stop "$name" >/dev/null 2>&1
+		return 1
+	fi
+	if [ "$rdma" = 1 ]; then
+		touch "$d/go"
+		sleep 5
+		out=$(tb_exec h2 bash -c 'cat /run/vmig/guests/$1.log 2>/dev/null | tail -n 3' l "$name")
+		grep -q 'after=ok' <<<"$out" && say "  (RDMA traffic checked after the move: ok)" ||
+			say "  (RDMA traffic after the move not confirmed: $(tail -n 1 <<<"$out"))"
+	fi
+	tb_exec h2 env VMIG_RUN_DIR=/run/vmig vmig-guest stop "$name" >/dev/null 2>&1
+	python3 - "$d/status" <<'PY'
+import json, sys
+t = open(sys.argv[1]).read()
+m = json.loads(t[t.index('{'):])
+ph = m.get('phase-times-ms', {})
+print('total %s ms, downtime %s ms, %.1f MiB sent; phases: %s' % (
+    m.get('total-time-ms'), m.get('downtime-ms'),
+    m.get('bytes-sent', 0) / 1048576.0,
+    ', '.join('%s %s' % (k, v) for k, v in ph.items())))
+PY
+}
+
 bench_migrate() {
 	say ""
 	say "== 4. migration h1 -> h2: total time and downtime (64 and 512 MiB)"
-	if ! grep -q '"migrate"' "$SRC/migrd/"*.c 2>/dev/null ||
-	   ! git -C "$SRC" log --oneline 2>/dev/null | grep -qi 'migrat.*works\|migrate.*end to end'; then
-		say "  vmigrate with RDMA: not measured yet: migrd does not move a" \
-			"process between hosts in this tree yet (issue 5)"
-		row "vmigrate 64/512 MiB RDMA guest" "not measured yet: migrd cannot migrate yet (issue 5)"
+	local mib v rdma
+	if ! wants vmigrate; then
+		:
+	elif [ -x "$VMIG_BUILD_DIR/migrd/migrd" ] && migrd_up; then
+		for mib in $MIGRATE_MIB; do
+			for rdma in 1 0; do
+				local what="vmigrate, $mib MiB guest, no RDMA"
+				[ $rdma = 1 ] && what="vmigrate, $mib MiB guest, RDMA (2 QPs)"
+				if v=$(vmig_move "g$mib$rdma" "$mib" "$rdma"); then
+					say "  $what: $v"
+					row "$what" "$(sed -n '$s/; phases.*//p' <<<"$v")"
+				else
+					local why
+					why=$(sed -n 's/.*"error-desc": "\(.*\)",*$/\1/p' \
+						"$(tb_shared)/vm-g$mib$rdma/status" | head -n 1)
+					say "$v"
+					say "  $what: not measured yet: the migration failed: ${why:-see above}"
+					row "$what" "not measured yet: migration failed in $(sed -n \
+						's/.*"failed-phase": "\(.*\)".*/\1/p' \
+						"$(tb_shared)/vm-g$mib$rdma/status" | head -n 1)"
+				fi
+			done
+		done
+	else
+		say "  vmigrate: not measured: migrd did not start"
+		row "vmigrate 64/512 MiB" "not measured: migrd did not start"
 	fi
+	wants criu || return 0
 	say "  baseline: plain CRIU of a process without RDMA (memload, dirtying" \
 		"0.4 MiB/s), images streamed h1 -> h2 over TCP (tar | socat)," \
 		"downtime = the steps while the process is frozen"
-	local mib mode
+	local mode
 	for mib in $MIGRATE_MIB; do
 		for mode in stop pre; do
 			criu_base "$mib" "$mode"
@@ -468,7 +569,7 @@ main() {
 	wants cost && bench_cost
 	wants perf && bench_perf
 	wants cycle && bench_cycle
-	wants migrate && bench_migrate
+	{ wants vmigrate || wants criu; } && bench_migrate
 
 	say ""
 	say "== Summary"
