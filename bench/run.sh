@@ -5,16 +5,18 @@
 # when a measurement could not be made; it never judges a figure.
 #
 #   1. shim data-path cost: instructions per verb (callgrind, exact and
-#      repeatable), plain and under the shim, and the difference
+#      repeatable), plain and under the shim, and the difference; 1b: the
+#      time of a post + completion event + poll round, plain and shim
 #   2. ib_write_bw / ib_send_lat h1 <-> h2, plain and with the shim on both
 #      ends, alternated in one run, and the ratios shim/plain
 #   3. `vmig-ctl PID cycle` step times for 1, 100 and 1000 QPs
-#   4. migration time and downtime (not measured yet: see the line printed)
+#   4. migration h1 -> h2 of a 64 and a 512 MiB process guest by vmigrate,
+#      with and without RDMA, and plain CRIU of the same process
 #
 # Environment: VMIG_BENCH_ITERS (verbs_cost iterations, 200),
 # VMIG_BENCH_ROUNDS (perftest plain/shim pairs, 2), VMIG_BENCH_QPS
 # ("1 100 1000"), VMIG_BENCH_MIGRATE_MIB ("64 512"), VMIG_BENCH_ONLY (a
-# subset of "cost perf cycle vmigrate criu").
+# subset of "cost event perf cycle vmigrate criu").
 set -uo pipefail
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -28,7 +30,7 @@ QPS=${VMIG_BENCH_QPS:-1 100 1000}
 MIGRATE_MIB=${VMIG_BENCH_MIGRATE_MIB:-64 512}
 # 512 MiB of process plus its images in the hosts' tmpfs /tmp
 export VMIG_TB_MEM=${VMIG_TB_MEM:-2048}
-ONLY=${VMIG_BENCH_ONLY:-cost perf cycle vmigrate criu}
+ONLY=${VMIG_BENCH_ONLY:-cost event perf cycle vmigrate criu}
 CG=$SRC/bench/cg_costs.py
 
 SUMMARY=()
@@ -175,6 +177,41 @@ bench_cost() {
 	ws=$(sed -n 's/.*ns_per_iter=\([0-9]*\).*/\1/p' "$CGD/write-shim.txt")
 	say "  (wall time per iteration under valgrind: plain $((wp / 1000)) us," \
 		"shim $((ws / 1000)) us; not a figure: valgrind + TCG)"
+}
+
+# ---- 1b. completion-event round trip ---------------------------------------
+
+# verbs_cost natively (no valgrind): one RDMA WRITE, wait on the completion
+# channel, poll; plain and shim alternated. Under the shim the event goes
+# real channel -> the shim's thread -> the application's pipe.
+bench_event() {
+	say ""
+	say "== 1b. completion-event round trip (verbs_cost without valgrind, h1," \
+		"$ITERS iterations, plain/shim alternated $ROUNDS times)"
+	local r mode v p=() s=() out
+	for r in $(seq "$ROUNDS"); do
+		for mode in plain shim; do
+			local pre=()
+			[ "$mode" = shim ] && pre=(vmig-run --)
+			out=$(tb_exec_t 600 h1 "${pre[@]}" verbs_cost -n "$ITERS" -w 20 2>&1)
+			v=$(sed -n 's/.*ns_per_iter=\([0-9]*\).*/\1/p' <<<"$out")
+			if [ -z "$v" ]; then
+				say "  round $r $mode: failed: $(tail -n 1 <<<"$out")"
+				continue
+			fi
+			say "  round $r $mode: $(calc "$v / 1000") us per post + event + poll"
+			[ "$mode" = plain ] && p+=("$v") || s+=("$v")
+		done
+	done
+	if [ ${#p[@]} = 0 ] || [ ${#s[@]} = 0 ]; then
+		missed "completion-event round trip" "runs failed (above)"
+		return
+	fi
+	local mp ms
+	mp=$(printf '%s\n' "${p[@]}" | awk '{ s += $1 } END { printf "%.1f", s / NR / 1000 }')
+	ms=$(printf '%s\n' "${s[@]}" | awk '{ s += $1 } END { printf "%.1f", s / NR / 1000 }')
+	say "  mean: plain $mp us, shim $ms us, shim/plain $(calc3 "$ms / $mp")"
+	row "event round trip (write+event+poll)" "plain $mp us, shim $ms us, shim/plain $(calc3 "$ms / $mp")"
 }
 
 # ---- 2. perftest ---------------------------------------------------------------
@@ -567,6 +604,7 @@ main() {
 		"each; the machine is shared, so timings are noisy; instruction counts" \
 		"are exact)"
 	wants cost && bench_cost
+	wants event && bench_event
 	wants perf && bench_perf
 	wants cycle && bench_cycle
 	{ wants vmigrate || wants criu; } && bench_migrate
