@@ -100,6 +100,8 @@ static void drain_abort(void)
 	}
 }
 
+#define VMIG_UD_GRACE_US 300000
+
 static bool vmig_suspend_any_connected(void)
 {
 	struct vmig_qp *qp;
@@ -177,6 +179,20 @@ int vmig_op_suspend(struct vmig_req *r)
 			pthread_mutex_unlock(&qp->scq->lock);
 		}
 		vmig_events_pump(2);
+	}
+	/* UD sends have no in-order acknowledgement to wait for: give the
+	 * datagrams already posted time to leave and land before the peer
+	 * tears its QP down (they are lost otherwise) */
+	if (all) {
+		uint64_t grace = vmig_now_us() + VMIG_UD_GRACE_US;
+
+		vmig_list_for_each(qp, &vmig_shim.qps, struct vmig_qp, link)
+			if (qp->selected && qp->init.qp_type == IBV_QPT_UD &&
+			    qp->state == IBV_QPS_RTS)
+				break;
+		if (&qp->link != &vmig_shim.qps)
+			while (vmig_now_us() < grace && vmig_now_us() < deadline)
+				vmig_events_pump(10);
 	}
 	vmig_list_for_each(qp, &vmig_shim.qps, struct vmig_qp, link) {
 		if (qp->draining && qp->drained &&
