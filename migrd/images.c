@@ -470,6 +470,8 @@ Vmig__CtlMsg *migrd_incoming_handle(struct migrd *d, const Vmig__CtlMsg *m)
 					       -ret, "restore on %s: %s",
 					       d->cfg.host, err);
 		pr_info("guest %s restored from %s", x->guest, dir);
+		/* restored processes do not read their images again */
+		migrd_rm_rf(dir);
 		return wait_registered(d, m);
 	case VMIG__CTL_TYPE__CTL_MIG_ABORT:
 		migrd_rm_rf(dir);

@@ -803,6 +803,8 @@ void migrd_mig_run(struct migrd_mig_table *t, struct migrd_mig *m)
 			break;
 	}
 	if (!ret) {
+		/* the guest runs there: its checkpoint here is only memory */
+		r.dumped = false;
 		migrd_mig_set_state(t, m, cur, MIGRD_MIG_COMPLETED, NULL);
 		goto out;
 	}
@@ -810,6 +812,7 @@ void migrd_mig_run(struct migrd_mig_table *t, struct migrd_mig *m)
 		pr_warn("%s: %s failed: %s", m->guest,
 			migrd_mig_state_name(cur), r.err);
 	if (r.on_dest) {
+		r.dumped = false;
 		snprintf(reason, sizeof(reason),
 			 "%s; the guest runs on %s but did not reconnect",
 			 r.err, m->host);

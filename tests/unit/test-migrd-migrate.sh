@@ -160,6 +160,8 @@ check "web1 now runs on hB" on B web1
 check "web1 is gone from hA" bash -c "! $A list | grep -q '^web1 '"
 check "the 3 MB checkpoint arrived intact (restore verified it)" \
 	grep -q "restored from" "$T/hB/log"
+check "no checkpoint left behind on either host" \
+	bash -c "[ -z \"\$(ls -A '$T/hA/images' '$T/hB/images' 2>/dev/null | grep -v ':\$')\" ]"
 j=$($A --json status web1)
 check "status: every phase has a time" python3 -c '
 import json, sys
