@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #define LOG_PREFIX "migrd: ctl: "
+#include "api_server.h"
 #include "ctl_server.h"
 #include "ctlmsg.h"
 #include "images.h"
@@ -31,6 +32,7 @@ struct conn {
 	char who[96];		/* for the log: address or pid */
 	Vmig__Role role;
 	pid_t pid;		/* a shim's pid, for skip_pid */
+	char guest[MIGRD_NAME_MAX];
 	int reg_id;		/* registry entry, 0 if none */
 };
 
@@ -147,6 +149,10 @@ static int register_shim(struct conn *c, const Vmig__CtlMsg *m)
 	c->pid = (pid_t)h->pid;
 	snprintf(c->who, sizeof(c->who), "shim %u (%s)", h->pid, guest);
 	pr_info("registered shim pid %u guest %s at %s", h->pid, guest, path);
+	snprintf(c->guest, sizeof(c->guest), "%s", guest);
+	migrd_api_emit(d->api, "PROCESS_REGISTERED",
+		       json_pack("{s:s, s:i, s:s}", "guest", guest, "pid",
+				 (int)h->pid, "host", d->cfg.host));
 	return send_hello(c, m->seq);
 }
 
@@ -309,6 +315,10 @@ out:
 	if (c->reg_id) {
 		migrd_registry_remove(&c->d->reg, c->reg_id);
 		pr_info("%s: unregistered", c->who);
+		migrd_api_emit(c->d->api, "PROCESS_GONE",
+			       json_pack("{s:s, s:i, s:s}", "guest", c->guest,
+					 "pid", (int)c->pid, "host",
+					 c->d->cfg.host));
 	}
 	migrd_sess_close(&c->sess);
 	free(c);

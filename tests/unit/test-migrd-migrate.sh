@@ -183,6 +183,11 @@ ok = ph == want
 print("# phases seen:", " ".join(ph))
 sys.exit(0 if ok else 1)
 ' "$T/events"
+check "events: PROCESS_GONE for web1's process when it left hA" python3 -c '
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]
+assert any(e["event"] == "PROCESS_GONE" and e["data"]["guest"] == "web1" and e["data"]["host"] == "hA" for e in ev), ev
+' "$T/events"
 check "events: MIGRATION_PROGRESS during the transfer, up to every byte" python3 -c '
 import json, sys
 ev = [json.loads(l) for l in open(sys.argv[1])]
