@@ -162,32 +162,23 @@ static int dump_notify(const char *script, int pid, void *arg)
 	return copy_file(c->g->log_path, dst, c->err) ? -1 : 0;
 }
 
-/* Checks name, dir and parent; loads the running guest; makes dir. */
+/* Checks dir and parent, loads the running guest, makes dir. */
 static int dump_prepare(const char *name, const char *dir, const char *parent,
 			struct vmig_guest *g, char *err)
 {
 	char path[PATH_MAX];
+	bool made = false;
 	int ret;
 
 	if (!dir || !*dir) {
 		GUEST_SETERR(err, "no checkpoint directory given");
 		return -EINVAL;
 	}
-	if (parent) {
-		struct stat st;
-
-		/* CRIU links dir/parent to it: relative, so the chain can move */
-		if (!*parent || parent[0] == '/') {
-			GUEST_SETERR(err, "parent '%s' must be a path relative to %s",
-				     parent, dir);
-			return -EINVAL;
-		}
-		if (snprintf(path, sizeof(path), "%s/%s/inventory.img", dir,
-			     parent) >= (int)sizeof(path) ||
-		    stat(path, &st) < 0) {
-			GUEST_SETERR(err, "parent %s/%s holds no images", dir, parent);
-			return -ENOENT;
-		}
+	/* CRIU links dir/parent to it: relative, so the chain can move */
+	if (parent && (!*parent || parent[0] == '/')) {
+		GUEST_SETERR(err, "parent '%s' must be a path relative to %s",
+			     parent, dir);
+		return -EINVAL;
 	}
 	ret = vmig_guest_load(name, g, err);
 	if (ret)
@@ -198,19 +189,34 @@ static int dump_prepare(const char *name, const char *dir, const char *parent,
 			     vmig_guest_state_name(g->state));
 		return -ESRCH;
 	}
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+	if (mkdir(dir, 0700) == 0) {
+		made = true;
+	} else if (errno != EEXIST) {
 		ret = -errno;
 		GUEST_SETERR(err, "cannot create %s: %s", dir, strerror(errno));
 		return ret;
 	}
 	ret = path_in(path, dir, "inventory.img", err);
 	if (ret)
-		return ret;
+		goto fail;
 	if (access(path, F_OK) == 0) {
 		GUEST_SETERR(err, "%s already holds a checkpoint", dir);
-		return -EEXIST;
+		ret = -EEXIST;
+		goto fail;
+	}
+	/* resolved from dir, which must exist for that */
+	if (parent && (snprintf(path, sizeof(path), "%s/%s/inventory.img", dir,
+				parent) >= (int)sizeof(path) ||
+		       access(path, F_OK) < 0)) {
+		GUEST_SETERR(err, "parent %s/%s holds no images", dir, parent);
+		ret = -ENOENT;
+		goto fail;
 	}
 	return 0;
+fail:
+	if (made)
+		rmdir(dir);
+	return ret;
 }
 
 int vmig_guest_pre_dump(const char *name, const char *dir, const char *parent,
