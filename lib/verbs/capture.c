@@ -250,6 +250,9 @@ int vmig_op_teardown(struct vmig_req *r)
 	}
 	vmig_list_for_each(qp, &vmig_shim.qps, struct vmig_qp, link) {
 		pthread_mutex_lock(&qp->lock);
+		if (qp->marker_ah)
+			vmig_real.destroy_ah(qp->marker_ah);
+		qp->marker_ah = NULL;
 		if (vmig_real.destroy_qp(qp->real))
 			pr_perror("destroy qp %#x", qp->ib.qp_base.qp_num);
 		qp->real = NULL;

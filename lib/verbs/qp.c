@@ -368,6 +368,9 @@ int ibv_destroy_qp(struct ibv_qp *ibqp)
 	pthread_mutex_lock(&vmig_shim.lock);
 	if (qp->real) {
 		vmig_quiesce_qp(qp, VMIG_SLOW_GONE);
+		if (qp->marker_ah)
+			vmig_real.destroy_ah(qp->marker_ah);
+		qp->marker_ah = NULL;
 		ret = vmig_real.destroy_qp(qp->real);
 		if (ret) {
 			atomic_fetch_and(&qp->slow, ~(uint32_t)VMIG_SLOW_GONE);

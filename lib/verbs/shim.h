@@ -216,6 +216,7 @@ struct vmig_qp {
 	/* suspend */
 	bool selected, drained, draining;
 	bool marker_out;		/* drain marker posted, not completed */
+	struct ibv_ah *marker_ah;	/* real AH to ourselves (UD marker) */
 	int drain_status;		/* the marker's wc status */
 	/* ibv_wr_* while held: the WR being built, then queued */
 	bool wr_held;

@@ -51,6 +51,28 @@ static int qp_release(struct vmig_qp *qp)
 	return ret;
 }
 
+/* An AH from qp's port to this host's own GID (for a UD marker). */
+static struct ibv_ah *self_ah(struct vmig_qp *qp)
+{
+	struct vmig_ctx *ctx = qp->ctx;
+	struct ibv_ah_attr a = {
+		.is_global = 1,
+		.port_num = qp->attr.port_num ? qp->attr.port_num : 1,
+	};
+	int i;
+
+	for (i = 0; i < ctx->ngids; i++) {
+		/* a RoCE v2 IPv4 GID routes on rxe; link-local ones too */
+		a.grh.dgid = ctx->gids[i].phys;
+		a.grh.sgid_index = (uint8_t)ctx->gids[i].index;
+		a.grh.hop_limit = 1;
+		if (ctx->gids[i].port != a.port_num)
+			continue;
+		return vmig_real.create_ah(qp->pd->real, &a);
+	}
+	return NULL;
+}
+
 /* Posts qp's drain marker; qp quiesced, shim.lock held. */
 static int post_marker(struct vmig_qp *qp)
 {
@@ -62,6 +84,18 @@ static int post_marker(struct vmig_qp *qp)
 	struct vmig_cq *cq = qp->scq;
 	int ret;
 
+	if (qp->init.qp_type == IBV_QPT_UD) {
+		/* to this QP itself with a wrong qkey: the receiver drops it
+		 * before it takes a receive, the send completes in order */
+		if (!qp->marker_ah)
+			qp->marker_ah = self_ah(qp);
+		if (!qp->marker_ah)
+			return ENOENT;
+		wr.opcode = IBV_WR_SEND;
+		wr.wr.ud.ah = qp->marker_ah;
+		wr.wr.ud.remote_qpn = qp->phys_qpn;
+		wr.wr.ud.remote_qkey = qp->attr.qkey ^ 0x5a5a5a5au;
+	}
 	/* no application poll may be inside the provider when it lands */
 	vmig_quiesce_cq(cq, VMIG_SLOW_MARK);
 	pthread_mutex_lock(&cq->lock);
@@ -147,10 +181,8 @@ int vmig_op_suspend(struct vmig_req *r)
 		if (!qp->selected)
 			continue;
 		vmig_quiesce_qp(qp, VMIG_SLOW_HELD);
-		/* UD sends complete locally without a peer; RESET/INIT QPs
-		 * have sent nothing */
-		if (qp->init.qp_type == IBV_QPT_UD ||
-		    (qp->state != IBV_QPS_RTS && qp->state != IBV_QPS_SQD))
+		/* RESET/INIT QPs have sent nothing */
+		if (qp->state != IBV_QPS_RTS && qp->state != IBV_QPS_SQD)
 			continue;
 		qp->draining = true;
 	}
