@@ -264,7 +264,11 @@ int vmig_guest_start(struct vmig_guest *g, char *const argv[], char *err)
 	return start(g, argv, true, err);
 }
 
-/* Removes what a guest that ran here left, if the record is still its own. */
+/*
+ * Removes what a guest that ran here left, if the record is still its own.
+ * The log stays: it is the command's output, which the caller of
+ * vmig_guest_run() saw nowhere else.
+ */
 static void teardown(const struct vmig_guest *g)
 {
 	char err[VMIG_GUEST_ERR_LEN];
@@ -275,7 +279,6 @@ static void teardown(const struct vmig_guest *g)
 	    cur.start_time == g->start_time) {
 		guest_link_del(g->host_veth);
 		guest_forget(g->name);
-		unlink(g->log_path);
 	}
 }
 

@@ -28,19 +28,28 @@
  * directory; they leave nothing half done: a failed start removes the veth,
  * the route and the state file and kills what it started.
  *
- * For vmig-run: set the preload environment (LD_PRELOAD, VMIG_*) in your own
- * environment, then
+ * For vmig-run (a shell script today): keep LD_PRELOAD out of vmig-guest
+ * itself (its fork is the guest's init, which must not carry the shim) and
+ * give it to the command through env(1):
+ *	exec "$here/vmig-guest" run "$guest" [--addr A.B.C.D[/NN]] -- \
+ *		env LD_PRELOAD="$lib" VMIG_GUEST="$guest" "$@"
+ * vmig-guest run calls vmig_guest_run() and exits with what it returns
+ * (0 when the guest was checkpointed away). From C, with the preload
+ * environment set for the command only as above, or in your own
+ * environment if the caller has no shim loaded:
  *	struct vmig_guest g;
  *	if (vmig_guest_init(&g, name, addr_or_NULL, err))
  *		... usage error ...
  *	ret = vmig_guest_run(&g, argv, err);
  * vmig_guest_run() creates the guest, execs argv inside it (PATH lookup, the
  * environment inherited), waits for it while forwarding SIGTERM, SIGINT and
- * SIGHUP to it, tears everything down and returns the command's status as a
- * shell reports it (0..255, 128+N for signal N), VMIG_GUEST_CHECKPOINTED if
- * the guest was checkpointed away from this host meanwhile (its init was
- * killed by CRIU: the guest lives on elsewhere), or a negative errno when the
- * guest could not be created (err says why).
+ * SIGHUP to it, tears everything down but the log (the command's stdout
+ * and stderr, $VMIG_RUN_DIR/guests/NAME.log: a tty or pipe could not move
+ * with the guest; the next guest of that name overwrites it) and returns
+ * the command's status as a shell reports it (0..255, 128+N for signal N),
+ * VMIG_GUEST_CHECKPOINTED if the guest was checkpointed away from this host
+ * meanwhile (its init was killed by CRIU: the guest lives on elsewhere), or
+ * a negative errno when the guest could not be created (err says why).
  */
 #ifndef VMIG_GUEST_H
 #define VMIG_GUEST_H

@@ -44,7 +44,7 @@ cleanup() {
 	"$TB" down >/dev/null 2>&1
 }
 
-echo "1..11"
+echo "1..12"
 for f in "$GUEST" "$COUNT"; do
 	[ -x "$f" ] || bail "$f is not built"
 done
@@ -170,27 +170,58 @@ fi
 # --- 7: the connection survived
 out=$(tbx h1 'b=$(cat /tmp/cl.prog)
 	for i in $(seq 1500); do [ "$(cat /tmp/cl.prog)" -ge $((b + 20)) ] && break; sleep 0.2; done
-	touch /tmp/cl.stop
-	for i in $(seq 100); do kill -0 $(cat /tmp/cl.pid) 2> /dev/null || break; sleep 0.2; done
 	echo "replies after restore: $(( $(cat /tmp/cl.prog) - b ))"
+	kill -0 $(cat /tmp/cl.pid) && echo "client runs"
 	cat /tmp/cl.out' 2>&1)
 echo "$out" | diag
-if echo "$out" | grep -q '^ok replies=' && ! echo "$out" | grep -q '^replies after restore: 0$'; then
-	ok "the TCP connection from h1 survived the move; every reply in order, counter without loss ($(grep '^ok' <<<"$out"))"
+if echo "$out" | grep -q '^client runs' && ! echo "$out" | grep -q '^replies after restore: 0$'; then
+	ok "the TCP connection from h1 survived the move h1 -> h2: replies go on, in order"
 else
-	not_ok "the TCP connection survived the move"
+	not_ok "the TCP connection survived the move h1 -> h2"
 fi
 
-# --- 8: the guest still serves new connections at its address, from h1
-out=$(tbx h1 '$C client '$ADDR' '$PORT' --count 3' 2>&1)
+# --- 8: back to h1 with a pre-copy round: pre-dump while it serves, then
+# the final dump on top of it; the chain streamed h2 -> h1
+tbx h1 'rm -rf /tmp/img2 /tmp/img2.done; mkdir -p /tmp/img2
+	setsid -f bash -c "socat -u TCP-LISTEN:'$XPORT',reuseaddr - | tar x -C /tmp/img2 && touch /tmp/img2.done"' >/dev/null 2>&1
+out=$(tbx h2 'rm -rf /tmp/ck2; mkdir -p /tmp/ck2
+	$G pre-dump g1 /tmp/ck2/1 || { tail -n 20 /tmp/ck2/1/pre-dump.log; exit 1; }
+	echo "pre-dump: $(du -sk /tmp/ck2/1 | cut -f1) KiB"
+	$G checkpoint g1 /tmp/ck2/2 --parent ../1 || { tail -n 20 /tmp/ck2/2/dump.log; exit 1; }
+	echo "dump: $(du -sk /tmp/ck2/2 | cut -f1) KiB, parent $(readlink /tmp/ck2/2/parent)"
+	tar c -C /tmp/ck2 . | socat -u - TCP:'$H1':'$XPORT',retry=120,interval=1 && echo sent' 2>&1)
+echo "$out" | diag
+out2=$(tbx h1 'for i in $(seq 600); do [ -e /tmp/img2.done ] && break; sleep 0.2; done
+	pid=$($G restore g1 /tmp/img2/2) || { tail -n 30 /tmp/img2/2/restore.log; exit 1; }
+	echo "g1 init: $(grep NSpid /proc/$pid/status)"
+	ip route show '$ADDR'' 2>&1)
+echo "$out2" | diag
+tbx h2 '$G route g1 '$H1' && ip route show '$ADDR'' 2>&1 | diag
+out3=$(tbx h1 'b=$(cat /tmp/cl.prog)
+	for i in $(seq 1500); do [ "$(cat /tmp/cl.prog)" -ge $((b + 10)) ] && break; sleep 0.2; done
+	touch /tmp/cl.stop
+	for i in $(seq 100); do kill -0 $(cat /tmp/cl.pid) 2> /dev/null || break; sleep 0.2; done
+	echo "replies after coming back: $(( $(cat /tmp/cl.prog) - b ))"
+	cat /tmp/cl.out' 2>&1)
+echo "$out3" | diag
+if echo "$out" | grep -q '^sent' && echo "$out2" | grep -q "dev vg-g1" &&
+	echo "$out3" | grep -q '^ok replies=' &&
+	! echo "$out3" | grep -q '^replies after coming back: 0$'; then
+	ok "back to h1 with a pre-dump round; one connection across both moves, counter without loss ($(grep '^ok' <<<"$out3"))"
+else
+	not_ok "back to h1 with a pre-dump round"
+fi
+
+# --- 9: the guest serves new connections at its address, from h2
+out=$(tbx h2 '$C client '$ADDR' '$PORT' --count 3' 2>&1)
 echo "$out" | diag
 if echo "$out" | grep -q '^ok replies=3'; then
-	ok "new connections from h1 reach g1 on h2 (h1 routes via h2)"
+	ok "new connections from h2 reach g1 back on h1 (h2 routes via h1)"
 else
-	not_ok "new connections reach g1 on h2"
+	not_ok "new connections reach g1 back on h1"
 fi
 
-# --- 9: vmig-guest run (vmig_guest_run, what vmig-run calls): the command's
+# --- 10: vmig-guest run (vmig_guest_run, what vmig-run calls): the command's
 # status, SIGTERM forwarded, checkpointed away, nothing left behind
 out=$(tbx h1 '$G run g4 -- sh -c "exit 7"; echo "exit rc=$?"
 	$G run g5 -- sleep 1000 & sleep 4; kill -TERM $!; wait $!; echo "term rc=$?"
@@ -198,7 +229,7 @@ out=$(tbx h1 '$G run g4 -- sh -c "exit 7"; echo "exit rc=$?"
 	sleep 4; $G checkpoint g6 /tmp/ck6 && echo checkpointed
 	for i in $(seq 100); do [ -e /tmp/run6.rc ] && break; sleep 0.2; done; cat /tmp/run6.rc
 	$G stop g6
-	echo "left: veths=$(ip -br link | grep -c "^vg-") states=$(ls /run/vmig/guests/ | grep json | grep -v "^g1\.json" | wc -l)"' 2>&1)
+	echo "left: veths=$(ip -br link | grep "^vg-" | grep -vc "^vg-g1@") states=$(ls /run/vmig/guests/ | grep json | grep -v "^g1\.json" | wc -l)"' 2>&1)
 echo "$out" | diag
 if echo "$out" | grep -q '^exit rc=7' && echo "$out" | grep -q '^term rc=143' &&
 	echo "$out" | grep -q '^moved rc=0' && echo "$out" | grep -q '^left: veths=0 states=0'; then
@@ -207,7 +238,7 @@ else
 	not_ok "vmig-guest run"
 fi
 
-# --- 10: the guest uses the RDMA device of its host: rxe works only in the
+# --- 11: the guest uses the RDMA device of its host: rxe works only in the
 # initial netns, yet a process in the guest's netns can use it
 tbx h2 '$G route g7 '$H1' && setsid -f bash -c "exec ibv_rc_pingpong -d rxe0 -g 1 -n 20 -s 1024 > /tmp/pp.out 2>&1"' > /dev/null 2>&1
 out=$(tbx h1 'sleep 3; $G run g7 -- sh -c "ibv_rc_pingpong -d rxe0 -g 1 -n 20 -s 1024 '$H2' > /tmp/pp.out 2>&1"
@@ -219,7 +250,7 @@ else
 	not_ok "RDMA from a guest over its host's rxe0"
 fi
 
-# --- 11: stop leaves nothing behind
+# --- 12: stop leaves nothing behind
 out=$(tbx h2 '$G stop g1 && $G stop g2 && $G stop g7
 	echo "h2: veths=$(ip -br link | grep -c "^vg-") routes=$(ip route | grep -c "^10\.78\.") states=$(ls /run/vmig/guests/ | grep -c json)"' 2>&1)
 out+=$'\n'$(tbx h1 '$G stop g1
