@@ -63,7 +63,9 @@ out=$(tb_sh h1 '
 	rdma_stress -p 18531 >"$1" 2>&1 &
 	srv=$!
 	rdma_stress -p 18531 -n 30 --inject seqgap 127.0.0.1
-	echo "exit codes: client $? server $(wait $srv; echo $?)"' "$log" 2>&1)
+	crc=$?
+	wait $srv
+	echo "exit codes: client $crc server $?"' "$log" 2>&1)
 echo "$out" | sed 's/^/# seqgap client: /'
 sed 's/^/# seqgap server: /' "$log"
 tb_ok "seqgap: both sides exit 1" grep -q "exit codes: client 1 server 1" <<<"$out"
@@ -72,7 +74,9 @@ out=$(tb_sh h1 '
 	rdma_stress -p 18532 >"$1" 2>&1 &
 	srv=$!
 	rdma_stress -p 18532 -n 30 --inject rkey --close-chan 127.0.0.1
-	echo "exit codes: client $? server $(wait $srv; echo $?)"' "$log" 2>&1)
+	crc=$?
+	wait $srv
+	echo "exit codes: client $crc server $?"' "$log" 2>&1)
 echo "$out" | sed 's/^/# rkey client: /'
 sed 's/^/# rkey server: /' "$log"
 tb_ok "rkey: both sides exit 1" grep -q "exit codes: client 1 server 1" <<<"$out"
