@@ -9,17 +9,16 @@
 #    connection survives and the server's per-connection counter goes on
 #    without loss; PID 1 of the guest and the server's pid are preserved;
 #  - stop leaves no veth, route or state behind.
-# Boots its own two hosts in $VMIG_TESTBED_DIR (default
-# $VMIG_BUILD_DIR/testbed-guest); GUEST_TB_REUSE=1 uses hosts already up
-# there and leaves them up.
+# Boots its own two hosts through tests/testbed/lib.sh (tb_up: a fresh state
+# directory, downed at exit); VMIG_TB_REUSE=1 with VMIG_TESTBED_DIR uses
+# hosts already up there and leaves them up.
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 VMIG_SRC=${VMIG_SRC:-$(cd "$HERE/../../.." && pwd)}
 VMIG_BUILD_DIR=${VMIG_BUILD_DIR:-$VMIG_SRC/build}
 export VMIG_SRC VMIG_BUILD_DIR
-export VMIG_TESTBED_DIR=${VMIG_TESTBED_DIR:-$VMIG_BUILD_DIR/testbed-guest}
-TB=$VMIG_SRC/tests/testbed/testbed.sh
+. "$VMIG_SRC/tests/testbed/lib.sh"
 GUEST=$VMIG_BUILD_DIR/tools/vmig-guest
 COUNT=$VMIG_BUILD_DIR/tests/testbed/guest/tcpcount
 H1=10.77.0.1 H2=10.77.0.2 PORT=7000 XPORT=7100
@@ -28,35 +27,23 @@ n=0 failed=0
 ok() { n=$((n + 1)); echo "ok $n - $*"; }
 not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
 diag() { sed 's/^/# /'; }
-bail() { echo "Bail out! $*"; cleanup; exit 1; }
+bail() { echo "Bail out! $*"; exit 1; }
 
 # tbx HOST SCRIPT: runs SCRIPT with bash on HOST; the 9p root is cached
 # (cache=loose), so drop the caches first or a rebuilt binary goes unseen.
 tbx() {
 	local h=$1
 	shift
-	"$TB" exec --timeout "${TBX_TIMEOUT:-900}" "$h" -- bash -c \
+	tb_exec_t "${TBX_TIMEOUT:-900}" "$h" bash -c \
 		"sync; echo 3 > /proc/sys/vm/drop_caches; G=$GUEST; C=$COUNT; $*"
 }
 
-cleanup() {
-	[ "${GUEST_TB_REUSE:-0}" = 1 ] && return
-	"$TB" down >/dev/null 2>&1
-}
-
-echo "1..12"
+command -v qemu-system-x86_64 >/dev/null || { echo "1..0 # SKIP no qemu-system-x86_64"; exit 0; }
 for f in "$GUEST" "$COUNT"; do
 	[ -x "$f" ] || bail "$f is not built"
 done
-command -v qemu-system-x86_64 >/dev/null || { echo "1..0 # SKIP no qemu-system-x86_64"; exit 0; }
-if [ "${GUEST_TB_REUSE:-0}" != 1 ]; then
-	mkdir -p "$VMIG_TESTBED_DIR"
-	export VMIG_TB_OWNER=$$
-	"$TB" down >/dev/null 2>&1
-	VMIG_TB_BOOT_TIMEOUT=${VMIG_TB_BOOT_TIMEOUT:-400} "$TB" up 2 2>&1 | grep -v 'cmdline: No such' | diag
-	[ "${PIPESTATUS[0]}" = 0 ] || bail "the testbed did not boot"
-fi
-trap cleanup EXIT
+echo "1..12"
+tb_up 2 # on failure it says why on stderr and exits 1
 
 # --- 1: a guest on h1
 out=$(tbx h1 '$G stop g1 >/dev/null 2>&1; $G stop g2 >/dev/null 2>&1
