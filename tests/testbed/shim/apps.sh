@@ -37,8 +37,8 @@ EOT
 pair rc_pingpong "ibv_rc_pingpong -d rxe0 -g 1 -n 20" "ibv_rc_pingpong -d rxe0 -g 1 -n 20 10.77.0.1"
 pair ud_pingpong "ibv_ud_pingpong -d rxe0 -g 1 -n 20" "ibv_ud_pingpong -d rxe0 -g 1 -n 20 10.77.0.1"
 pair srq_pingpong "ibv_srq_pingpong -d rxe0 -g 1 -n 20 -q 4" "ibv_srq_pingpong -d rxe0 -g 1 -n 20 -q 4 10.77.0.1"
-pair ib_write_bw "ib_write_bw -d rxe0 -x 1 -n 200 -s 4096" "ib_write_bw -d rxe0 -x 1 -n 200 -s 4096 10.77.0.1"
-pair ib_send_bw "ib_send_bw -d rxe0 -x 1 -n 200 -s 4096" "ib_send_bw -d rxe0 -x 1 -n 200 -s 4096 10.77.0.1"
-pair ib_read_lat "ib_read_lat -d rxe0 -x 1 -n 20" "ib_read_lat -d rxe0 -x 1 -n 20 10.77.0.1"
+pair ib_write_bw "ib_write_bw -d rxe0 -x 1 -F -n 200 -s 4096" "ib_write_bw -d rxe0 -x 1 -F -n 200 -s 4096 10.77.0.1"
+pair ib_send_bw "ib_send_bw -d rxe0 -x 1 -F -n 200 -s 4096" "ib_send_bw -d rxe0 -x 1 -F -n 200 -s 4096 10.77.0.1"
+pair ib_read_lat "ib_read_lat -d rxe0 -x 1 -F -n 20" "ib_read_lat -d rxe0 -x 1 -F -n 20 10.77.0.1"
 pair rping "rping -s -a 10.77.0.1 -C 5 -v" "rping -c -a 10.77.0.1 -C 5 -v"
 t_done

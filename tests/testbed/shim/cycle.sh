@@ -88,8 +88,8 @@ EOT
 }
 
 [ -n "${VMIG_SHIM_ONLY_STRESS:-}" ] ||
-run send_bw "ib_send_bw -d rxe0 -x 1 -D 260 -s 1024" \
-	"ib_send_bw -d rxe0 -x 1 -D 260 -s 1024 10.77.0.1"
+run send_bw "ib_send_bw -d rxe0 -x 1 -F -D 260 -s 1024" \
+	"ib_send_bw -d rxe0 -x 1 -F -D 260 -s 1024 10.77.0.1"
 run stress "rdma_stress -d rxe0 --timeout 500" \
 	"rdma_stress -d rxe0 -t 260 -q 2 --ops all --pause-ms 5 10.77.0.1"
 tb_exec h1 pkill -x migrd
