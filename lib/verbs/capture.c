@@ -130,9 +130,9 @@ int vmig_qp_flush_recvs(struct vmig_qp **qps, size_t n)
 			last = vmig_now_us();
 		}
 		/* rxe on 6.1 does not flush a receive posted in ERR: without
-		 * the marker, quiet for 300 ms means done */
+		 * the marker, quiet for 800 ms means done */
 		if (done || seen >= expect + n ||
-		    vmig_now_us() - last > 300000 ||
+		    vmig_now_us() - last > 800000 ||
 		    vmig_now_us() - t0 > 5000000)
 			break;
 		vmig_events_pump(5);
