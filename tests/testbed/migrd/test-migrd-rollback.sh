@@ -52,7 +52,7 @@ EOT
 c=$(script cli.sh <<EOT
 #!/bin/bash
 sleep 5
-exec timeout 900 vmig-run --guest st-b -- rdma_stress -d rxe0 -t 200 -q 2 --ops all --pause-ms 5 10.77.0.1
+exec timeout 900 vmig-run --guest st-b -- rdma_stress -d rxe0 -t 200 -q 2 --ops send,write,read,atomic --pause-ms 5 10.77.0.1
 EOT
 )
 d=$(script drive.sh <<EOT
