@@ -552,7 +552,7 @@ PY
 
 bench_migrate() {
 	say ""
-	say "== 4. migration h1 -> h2: total time and downtime (64 and 512 MiB)"
+	say "== 4. migration h1 -> h2: total time and downtime ($MIGRATE_MIB MiB)"
 	local mib v rdma
 	if ! wants vmigrate; then
 		:
