@@ -12,12 +12,8 @@ set -uo pipefail
 
 MIGRD=$1 VMIGRATE=$2 PROBE=$3
 T=$(mktemp -d /tmp/vmig-migrate-XXXXXX)
-n=0
-failed=0
+. "$(dirname "$0")/tap.sh"
 pids=()
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
-check() { local d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
 finish() {
 	local p
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
