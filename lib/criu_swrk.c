@@ -2,6 +2,7 @@
 /* Driving CRIU through its swrk RPC: one child per request. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,15 @@
 
 #define RESP_MAX (64 * 1024)
 
+#ifndef VMIG_CRIU_PLUGIN_DIR
+#define VMIG_CRIU_PLUGIN_DIR "/usr/lib/criu"
+#endif
+#ifndef VMIG_CRIU_PLUGIN_BUILD_DIR
+#define VMIG_CRIU_PLUGIN_BUILD_DIR ""
+#endif
+
+extern char **environ;
+
 #define SETERR(err, ...) snprintf(err, VMIG_CRIU_ERR_LEN, __VA_ARGS__)
 
 struct swrk {
@@ -24,36 +34,77 @@ struct swrk {
 	pid_t child;	/* criu swrk */
 };
 
-static int swrk_start(struct swrk *s, const char *criu_path, char *err)
+/*
+ * Our environment with CRIU_LIBS_DIR=plugin_dir in place of an inherited
+ * one; built before fork, as the child of a threaded daemon must not
+ * allocate. The strings are environ's, only the array and libs are ours.
+ */
+static char **child_env(const char *plugin_dir, char **libs)
 {
-	int sv[2];
-	char fdstr[16];
+	size_t n = 0, j = 0;
+	char **env;
+
+	if (asprintf(libs, "CRIU_LIBS_DIR=%s", plugin_dir) < 0) {
+		*libs = NULL;
+		return NULL;
+	}
+	while (environ[n])
+		n++;
+	env = calloc(n + 2, sizeof(*env));
+	if (!env)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "CRIU_LIBS_DIR=", 14))
+			env[j++] = environ[i];
+	env[j] = *libs;
+	return env;
+}
+
+static int swrk_start(struct swrk *s, const char *criu_path,
+		      const char *plugin_dir, char *err)
+{
+	char fdstr[16], *libs = NULL, **env = NULL;
+	int sv[2], ret = 0;
 
 	s->sk = -1;
 	s->child = -1;
+	if (plugin_dir) {
+		env = child_env(plugin_dir, &libs);
+		if (!env) {
+			SETERR(err, "out of memory");
+			ret = -ENOMEM;
+			goto out;
+		}
+		pr_debug("CRIU plugins from %s", plugin_dir);
+	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) < 0) {
+		ret = -errno;
 		SETERR(err, "socketpair: %s", strerror(errno));
-		return -errno;
+		goto out;
 	}
 	s->child = fork();
 	if (s->child < 0) {
-		int ret = -errno;
-
+		ret = -errno;
 		SETERR(err, "fork: %s", strerror(errno));
 		close(sv[0]);
 		close(sv[1]);
-		return ret;
+		goto out;
 	}
 	if (s->child == 0) {
+		char *argv[] = { "criu", "swrk", fdstr, NULL };
+
 		close(sv[0]);
 		snprintf(fdstr, sizeof(fdstr), "%d", sv[1]);
-		execlp(criu_path ? criu_path : "criu", "criu", "swrk", fdstr,
-		       (char *)NULL);
+		execvpe(criu_path ? criu_path : "criu", argv,
+			env ? env : environ);
 		_exit(127);
 	}
 	close(sv[1]);
 	s->sk = sv[0];
-	return 0;
+out:
+	free(env);
+	free(libs);
+	return ret;
 }
 
 /* Waits for the swrk child; it exits once its one request is served. */
@@ -241,6 +292,8 @@ static int run_req(CriuRpc__ReqType t, const struct vmig_criu_opts *o,
 	opts.empty_ns = o->empty_ns;
 	opts.has_timeout = o->timeout_s != 0;
 	opts.timeout = o->timeout_s;
+	opts.has_network_lock = o->network_lock != VMIG_CRIU_NETLOCK_DEFAULT;
+	opts.network_lock = (CriuRpc__NetworkLock)o->network_lock;
 	if (o->external) {
 		while (o->external[n_ext])
 			n_ext++;
@@ -251,7 +304,7 @@ static int run_req(CriuRpc__ReqType t, const struct vmig_criu_opts *o,
 	req.type = t;
 	req.opts = &opts;
 
-	ret = swrk_start(&s, o->criu_path, err);
+	ret = swrk_start(&s, o->criu_path, o->plugin_dir, err);
 	if (ret)
 		goto out;
 	ret = transact(&s, &req, o, &resp, err);
@@ -287,6 +340,28 @@ int vmig_criu_restore(const struct vmig_criu_opts *opts, pid_t *pid,
 	return run_req(CRIU_RPC__REQ_TYPE__RESTORE, opts, pid, err);
 }
 
+static bool has_plugin(const char *dir)
+{
+	char path[PATH_MAX];
+
+	return *dir && snprintf(path, sizeof(path), "%s/%s", dir,
+				VMIG_CRIU_PLUGIN_SO) < (int)sizeof(path) &&
+	       access(path, R_OK) == 0;
+}
+
+const char *vmig_criu_plugin_dir(void)
+{
+	const char *env = getenv("VMIG_CRIU_PLUGIN_DIR");
+
+	if (env)
+		return *env ? env : NULL;
+	if (has_plugin(VMIG_CRIU_PLUGIN_DIR))
+		return VMIG_CRIU_PLUGIN_DIR;
+	if (has_plugin(VMIG_CRIU_PLUGIN_BUILD_DIR))
+		return VMIG_CRIU_PLUGIN_BUILD_DIR;
+	return NULL;
+}
+
 int vmig_criu_version(const char *criu_path, int *major, int *minor,
 		      char *err)
 {
@@ -297,7 +372,7 @@ int vmig_criu_version(const char *criu_path, int *major, int *minor,
 
 	req.has_type = 1;
 	req.type = CRIU_RPC__REQ_TYPE__VERSION;
-	ret = swrk_start(&s, criu_path, err);
+	ret = swrk_start(&s, criu_path, NULL, err);
 	if (!ret)
 		ret = transact(&s, &req, NULL, &resp, err);
 	if (!ret)

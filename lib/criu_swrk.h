@@ -24,6 +24,16 @@
  */
 typedef int (*vmig_criu_notify_fn)(const char *script, int pid, void *arg);
 
+/* CRIU's network lock methods (RPC field 64); 0 leaves CRIU's default. */
+enum vmig_criu_netlock {
+	VMIG_CRIU_NETLOCK_DEFAULT = 0,
+	VMIG_CRIU_NETLOCK_IPTABLES = 1,
+	VMIG_CRIU_NETLOCK_NFTABLES = 2,
+};
+
+/* The plugin that lets a pre-dump leave live uverbs mappings out. */
+#define VMIG_CRIU_PLUGIN_SO "vmig_criu_plugin.so"
+
 struct vmig_criu_opts {
 	const char *criu_path;		/* NULL: "criu" from PATH */
 	const char *images_dir;		/* must exist */
@@ -41,6 +51,12 @@ struct vmig_criu_opts {
 	unsigned int empty_ns;		/* CLONE_NEW* flags CRIU must not dump */
 	const char *const *external;	/* NULL-terminated --external values */
 	unsigned int timeout_s;		/* 0: CRIU's default */
+	enum vmig_criu_netlock network_lock;
+	/*
+	 * CRIU's plugin directory for this request (CRIU_LIBS_DIR of the swrk
+	 * child: 3.17's RPC has no field for it); NULL: CRIU's default.
+	 */
+	const char *plugin_dir;
 	vmig_criu_notify_fn notify;
 	void *notify_arg;
 };
@@ -50,6 +66,12 @@ int vmig_criu_dump(const struct vmig_criu_opts *opts, char *err);
 /* *pid receives the pid of the restored tree's root. */
 int vmig_criu_restore(const struct vmig_criu_opts *opts, pid_t *pid,
 		      char *err);
+/*
+ * The directory holding VMIG_CRIU_PLUGIN_SO: $VMIG_CRIU_PLUGIN_DIR if set
+ * (empty: none), else the installed one, else the build tree's; NULL when
+ * there is none.
+ */
+const char *vmig_criu_plugin_dir(void);
 /* CRIU's version, e.g. 3.17 as major 3 minor 17. */
 int vmig_criu_version(const char *criu_path, int *major, int *minor,
 		      char *err);

@@ -22,10 +22,9 @@
 /*
  * CRIU 3.17 locks the network with iptables unless told otherwise, and
  * Debian's criu is built with libnftables while iptables is not installed
- * where we run. lib/criu_swrk has no network_lock option (RPC field 64), so
- * it goes in a configuration file that CRIU reads in swrk mode too.
+ * where we run: dumps and restores ask for nftables (RPC field 64).
  */
-#define CRIU_CONF "network-lock nftables\n"
+#define GUEST_NETLOCK VMIG_CRIU_NETLOCK_NFTABLES
 
 static int write_all(int fd, const char *buf, size_t len)
 {
@@ -80,54 +79,6 @@ out:
 	if (out >= 0)
 		close(out);
 	return ret;
-}
-
-/* Points CRIU_CONFIG_FILE at our configuration; undo with criu_env_put. */
-struct criu_env {
-	char *saved;
-	bool set;
-};
-
-static int criu_env_get(struct criu_env *e, char *err)
-{
-	char path[PATH_MAX];
-	const char *cur = getenv("CRIU_CONFIG_FILE");
-	int fd, ret;
-
-	e->saved = cur ? strdup(cur) : NULL;
-	e->set = false;
-	snprintf(path, sizeof(path), "%s/.criu.conf", vmig_guest_dir());
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		ret = -errno;
-		GUEST_SETERR(err, "cannot write %s: %s", path, strerror(errno));
-		return ret;
-	}
-	ret = write_all(fd, CRIU_CONF, strlen(CRIU_CONF));
-	close(fd);
-	if (ret) {
-		GUEST_SETERR(err, "cannot write %s: %s", path, strerror(-ret));
-		return ret;
-	}
-	if (setenv("CRIU_CONFIG_FILE", path, 1) < 0) {
-		GUEST_SETERR(err, "setenv: %s", strerror(errno));
-		return -errno;
-	}
-	e->set = true;
-	return 0;
-}
-
-static void criu_env_put(struct criu_env *e)
-{
-	if (e->set) {
-		if (e->saved)
-			setenv("CRIU_CONFIG_FILE", e->saved, 1);
-		else
-			unsetenv("CRIU_CONFIG_FILE");
-	}
-	free(e->saved);
-	e->saved = NULL;
-	e->set = false;
 }
 
 static int path_in(char *buf, const char *dir, const char *file, char *err)
@@ -223,7 +174,6 @@ int vmig_guest_pre_dump(const char *name, const char *dir, const char *parent,
 			char *err)
 {
 	struct vmig_guest g;
-	struct criu_env env = { 0 };
 	char cerr[VMIG_CRIU_ERR_LEN];
 	struct vmig_criu_opts o = {
 		.images_dir = dir,
@@ -242,16 +192,16 @@ int vmig_guest_pre_dump(const char *name, const char *dir, const char *parent,
 	if (lock < 0)
 		return lock;
 	ret = dump_prepare(name, dir, parent, &g, err);
-	if (!ret)
-		ret = criu_env_get(&env, err);
 	if (ret)
 		goto out;
 	o.pid = g.pid;
+	o.plugin_dir = vmig_criu_plugin_dir();
 	ret = vmig_criu_pre_dump(&o, cerr);
 	if (ret)
-		GUEST_SETERR(err, "%s (CRIU log: %s/pre-dump.log)", cerr, dir);
+		GUEST_SETERR(err, "%s (CRIU log: %s/pre-dump.log%s)", cerr, dir,
+			     o.plugin_dir ? "" : "; no " VMIG_CRIU_PLUGIN_SO
+			     " found, so live uverbs mappings are refused");
 out:
-	criu_env_put(&env);
 	guest_unlock(lock);
 	return ret;
 }
@@ -261,7 +211,6 @@ int vmig_guest_checkpoint(const char *name, const char *dir, const char *parent,
 {
 	struct vmig_guest g;
 	struct dump_ctx ctx = { .g = &g, .dir = dir, .err = "" };
-	struct criu_env env = { 0 };
 	char path[PATH_MAX], cerr[VMIG_CRIU_ERR_LEN];
 	struct vmig_criu_opts o = {
 		.images_dir = dir,
@@ -271,6 +220,7 @@ int vmig_guest_checkpoint(const char *name, const char *dir, const char *parent,
 		.track_mem = parent != NULL,
 		.tcp_established = true,
 		.ext_unix_sk = true,
+		.network_lock = GUEST_NETLOCK,
 		.notify = dump_notify,
 		.notify_arg = &ctx,
 	};
@@ -288,8 +238,6 @@ int vmig_guest_checkpoint(const char *name, const char *dir, const char *parent,
 	ret = path_in(path, dir, VMIG_GUEST_CKPT_RECORD, err);
 	if (!ret)
 		ret = guest_save_to(&g, path, err);
-	if (!ret)
-		ret = criu_env_get(&env, err);
 	if (ret)
 		goto out;
 
@@ -318,7 +266,6 @@ int vmig_guest_checkpoint(const char *name, const char *dir, const char *parent,
 	ret = guest_save(&g, err);
 	unlink(g.log_path);
 out:
-	criu_env_put(&env);
 	guest_unlock(lock);
 	return ret;
 }
@@ -356,7 +303,6 @@ int vmig_guest_restore(const char *name, const char *dir,
 {
 	struct vmig_guest g, cur;
 	struct restore_ctx ctx = { .g = &g, .err = "" };
-	struct criu_env env = { 0 };
 	char path[PATH_MAX], ext[64], cerr[VMIG_CRIU_ERR_LEN];
 	char who[VMIG_GUEST_NAME_MAX + 1], lerr[VMIG_GUEST_ERR_LEN];
 	const char *externals[] = { ext, NULL };
@@ -366,6 +312,7 @@ int vmig_guest_restore(const char *name, const char *dir,
 		.log_level = 4,
 		.tcp_established = true,
 		.ext_unix_sk = true,
+		.network_lock = GUEST_NETLOCK,
 		.external = externals,
 		.notify = restore_notify,
 		.notify_arg = &ctx,
@@ -440,9 +387,6 @@ int vmig_guest_restore(const char *name, const char *dir,
 		goto out;
 	log_made = true;
 
-	ret = criu_env_get(&env, err);
-	if (ret)
-		goto out;
 	ctx.dumped = g.pid;
 	snprintf(ext, sizeof(ext), "veth[%s]:%s", VMIG_GUEST_IFNAME, g.host_veth);
 	ret = vmig_criu_restore(&o, &pid, cerr);
@@ -490,7 +434,6 @@ fail:
 		guest_ip(lerr, "route", "replace", dst, "via", via, NULL);
 	}
 out:
-	criu_env_put(&env);
 	guest_unlock(lock);
 	return ret;
 }
