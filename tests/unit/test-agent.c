@@ -761,6 +761,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	if (RUNNING_ON_VALGRIND)
+		printf("# the agents run under memcheck too\n");
 	agent_bin = argv[1];
 	probe_bin = argv[2];
 	if (!mkdtemp(base))
