@@ -306,7 +306,8 @@ static bool take_marker(struct vmig_cq *cq, const struct ibv_wc *wc)
 			 qp->ib.qp_base.qp_num, ibv_wc_status_str(wc->status));
 		__atomic_store_n(&qp->drained, true, __ATOMIC_RELEASE);
 		cq->mark_qps[i] = cq->mark_qps[--cq->n_mark];
-		if (!cq->n_mark)
+		/* another marker may be on its way: keep pollers slow */
+		if (!cq->n_mark && !cq->mark_pending)
 			atomic_fetch_and(&cq->slow, ~(uint32_t)VMIG_SLOW_MARK);
 		return true;
 	}

@@ -213,18 +213,44 @@ struct ibv_qp_ex *ibv_qp_to_qp_ex(struct ibv_qp *ibqp)
 	return &qp->ib;
 }
 
-/* Remote QPN virtual -> physical: a peer that moved, or a QP of this
- * process recreated since; shim.lock held. */
-static uint32_t dest_qpn_phys(uint32_t v)
+/* Is g (virtual) one of this process's own GIDs: a loopback connection? */
+static bool gid_is_own(const union ibv_gid *g)
 {
-	struct vmig_qp *qp;
-	uint32_t p;
+	struct vmig_ctx *ctx;
+	int i;
 
+	vmig_list_for_each(ctx, &vmig_shim.ctxs, struct vmig_ctx, link)
+		for (i = 0; i < ctx->ngids; i++)
+			if (!memcmp(&ctx->gids[i].virt, g, sizeof(*g)))
+				return true;
+	return false;
+}
+
+/*
+ * Remote QPN virtual -> physical for qp's connection; shim.lock held.
+ * Virtual QPNs are unique per process only: every host numbers its first
+ * QPs alike, so a QPN alone does not name a peer. The peer RECONNECT taught
+ * this QP comes first, then a peer that moved, then one of this process's
+ * own QPs recreated since, but only when the path loops back to this host.
+ */
+static uint32_t dest_qpn_phys(struct vmig_qp *qp, const struct ibv_qp_attr *a,
+			      int mask)
+{
+	const union ibv_gid *dgid = mask & IBV_QP_AV ? &a->ah_attr.grh.dgid :
+				    &qp->attr.ah_attr.grh.dgid;
+	uint32_t v = a->dest_qp_num, p;
+	struct vmig_qp *q;
+
+	if (qp->peer_known && v == qp->attr.dest_qp_num &&
+	    !memcmp(dgid, &qp->attr.ah_attr.grh.dgid, sizeof(*dgid)))
+		return qp->peer_phys_qpn;
 	if (vmig_hmap_lookup(&vmig_shim.rqpn_v2p, v, &p))
 		return p;
-	vmig_list_for_each(qp, &vmig_shim.qps, struct vmig_qp, link)
-		if (qp->ib.qp_base.qp_num == v && qp->phys_qpn)
-			return qp->phys_qpn;
+	if (!gid_is_own(dgid))
+		return v;
+	vmig_list_for_each(q, &vmig_shim.qps, struct vmig_qp, link)
+		if (q->ib.qp_base.qp_num == v && q->phys_qpn)
+			return q->phys_qpn;
 	return v;
 }
 
@@ -240,7 +266,7 @@ int vmig_qp_modify_real(struct vmig_qp *qp, struct ibv_qp_attr *attr,
 		vmig_gid_to_phys(&attr->alt_ah_attr.grh.dgid,
 				 &a.alt_ah_attr.grh.dgid);
 	if (mask & IBV_QP_DEST_QPN)
-		a.dest_qp_num = dest_qpn_phys(attr->dest_qp_num);
+		a.dest_qp_num = dest_qpn_phys(qp, attr, mask);
 	/* the peer's drain marker is a zero-length RDMA WRITE: rxe checks
 	 * the QP's access before the length (no memory is exposed: an MR
 	 * still needs its own remote-write access and rkey) */
@@ -267,8 +293,12 @@ static void qp_save_attr(struct vmig_qp *qp, const struct ibv_qp_attr *a,
 		s->qp_access_flags = a->qp_access_flags;
 	if (mask & IBV_QP_PATH_MTU)
 		s->path_mtu = a->path_mtu;
-	if (mask & IBV_QP_DEST_QPN)
+	if (mask & IBV_QP_DEST_QPN) {
+		/* a new peer chosen by the application */
+		if (s->dest_qp_num != a->dest_qp_num)
+			qp->peer_known = false;
 		s->dest_qp_num = a->dest_qp_num;
+	}
 	if (mask & IBV_QP_RQ_PSN)
 		s->rq_psn = a->rq_psn;
 	if (mask & IBV_QP_SQ_PSN)

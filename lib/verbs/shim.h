@@ -161,6 +161,7 @@ struct vmig_cq {
 	/* QPs whose drain marker (a signaled empty RDMA WRITE) completes here */
 	struct vmig_qp *mark_qps[16];
 	int n_mark;
+	int mark_pending;	/* post_marker between quiesce and post */
 };
 
 struct vmig_srq {

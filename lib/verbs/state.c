@@ -113,8 +113,11 @@ Vmig__Endpoint *vmig_qp_remote_ep(struct vmig_req *r, struct vmig_qp *qp)
 	vmig__endpoint__init(ep);
 	ep->has_virt_qpn = ep->has_phys_qpn = 1;
 	ep->virt_qpn = qp->attr.dest_qp_num;
-	if (!vmig_hmap_lookup(&vmig_shim.rqpn_v2p, ep->virt_qpn, &pq))
-		pq = qp->peer_known ? qp->peer_phys_qpn : ep->virt_qpn;
+	/* the peer this QP learned first: QPNs alone may collide */
+	if (qp->peer_known)
+		pq = qp->peer_phys_qpn;
+	else if (!vmig_hmap_lookup(&vmig_shim.rqpn_v2p, ep->virt_qpn, &pq))
+		pq = ep->virt_qpn;
 	ep->phys_qpn = pq;
 	vmig_gid_to_phys(&qp->attr.ah_attr.grh.dgid, &phys);
 	ep->has_virt_gid = ep->has_phys_gid = 1;

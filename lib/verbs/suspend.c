@@ -96,9 +96,19 @@ static int post_marker(struct vmig_qp *qp)
 		wr.wr.ud.remote_qpn = qp->phys_qpn;
 		wr.wr.ud.remote_qkey = qp->attr.qkey ^ 0x5a5a5a5au;
 	}
+	/* The QP's marker may have completed since the caller looked (the
+	 * application polls meanwhile): one marker per drain. */
+	pthread_mutex_lock(&cq->lock);
+	if (qp->marker_out || __atomic_load_n(&qp->drained, __ATOMIC_ACQUIRE)) {
+		pthread_mutex_unlock(&cq->lock);
+		return 0;
+	}
+	cq->mark_pending++;
+	pthread_mutex_unlock(&cq->lock);
 	/* no application poll may be inside the provider when it lands */
 	vmig_quiesce_cq(cq, VMIG_SLOW_MARK);
 	pthread_mutex_lock(&cq->lock);
+	cq->mark_pending--;
 	if (cq->n_mark == (int)(sizeof(cq->mark_qps) / sizeof(cq->mark_qps[0]))) {
 		ret = EBUSY;
 	} else {
@@ -110,7 +120,7 @@ static int post_marker(struct vmig_qp *qp)
 		pr_debug("qp %#x: drain marker posted: %d",
 			 qp->ib.qp_base.qp_num, ret);
 	}
-	if (!cq->n_mark)
+	if (!cq->n_mark && !cq->mark_pending)
 		atomic_fetch_and(&cq->slow, ~(uint32_t)VMIG_SLOW_MARK);
 	pthread_mutex_unlock(&cq->lock);
 	return ret;

@@ -39,13 +39,13 @@ run() {
 	local name=$1 srv=$2 cli=$3 s c d
 	s=$(script "$name-srv.sh" <<EOT
 #!/bin/bash
-exec timeout 600 vmig-run --guest $name-a -- $srv
+VMIG_LOG_LEVEL=${VMIG_SHIM_LOG:-info} exec timeout 600 vmig-run --guest $name-a -- $srv
 EOT
 )
 	c=$(script "$name-cli.sh" <<EOT
 #!/bin/bash
 sleep 5
-exec timeout 600 vmig-run --guest $name-b -- $cli
+VMIG_LOG_LEVEL=${VMIG_SHIM_LOG:-info} exec timeout 600 vmig-run --guest $name-b -- $cli
 EOT
 )
 	d=$(script "$name-drive.sh" <<EOT
@@ -88,12 +88,12 @@ EOT
 }
 
 [ -n "${VMIG_SHIM_ONLY_STRESS:-}" ] ||
-run send_bw "ib_send_bw -d rxe0 -x 1 -F -D 260 -s 1024" \
-	"ib_send_bw -d rxe0 -x 1 -F -D 260 -s 1024 10.77.0.1"
+run send_bw "ib_send_bw -d rxe0 -x 1 -F -D 150 -s 1024" \
+	"ib_send_bw -d rxe0 -x 1 -F -D 150 -s 1024 10.77.0.1"
 # RC traffic only: a UD datagram in flight across a cross-host cycle can
 # still be lost (docs/design.md, open issues); UD is tested without cycles.
 run stress "rdma_stress -d rxe0 --timeout 500" \
-	"rdma_stress -d rxe0 -t 260 -q 2 --ops send,write,read,atomic --pause-ms 5 10.77.0.1"
+	"rdma_stress -d rxe0 -t 150 -q 2 --ops send,write,read,atomic --pause-ms 5 10.77.0.1"
 tb_exec h1 pkill -x migrd
 tb_exec h2 pkill -x migrd
 t_done
