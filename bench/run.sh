@@ -511,7 +511,7 @@ vmig_move() {
 	mkdir -p "$d"
 	rm -f "$d/ready" "$d/go"
 	if [ "$rdma" = 1 ]; then
-		cmd=(vmig-run --guest "$name" -- qp_scale -k 2 --mem "$mib"
+		cmd=(vmig-run --no-ns --guest "$name" -- qp_scale -k 2 --mem "$mib"
 		     --ready "$d/ready" --go "$d/go" --wait 3000)
 	else
 		cmd=(memload -m "$mib" --dirty 1 --ready "$d/ready")

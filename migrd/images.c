@@ -21,6 +21,7 @@
 #include "guest_files.h"
 #include "images.h"
 #include "log.h"
+#include "shim_sockets.h"
 #include "migrd.h"
 
 #define MAX_DEPTH 8
@@ -458,6 +459,7 @@ Vmig__CtlMsg *migrd_incoming_handle(struct migrd *d, const Vmig__CtlMsg *m)
 			return migrd_msg_error(m->seq,
 					       VMIG__ERR_CLASS__ERR_BAD_REQUEST,
 					       0, "processes out of range");
+		migrd_shim_sockets_unlink_stale(&d->cfg, x->guest);
 		t0 = now_ms();
 		ret = migrd_backend_get(&d->cfg)->restore(&d->cfg, x->guest,
 							 dir, err,

@@ -31,6 +31,7 @@
 #include "migrate_priv.h"
 #include "migrd.h"
 #include "relay.h"
+#include "shim_sockets.h"
 
 /* A process on another host (or in another guest here) that holds the
  * other end of some of the guest's connections. */
@@ -372,10 +373,14 @@ static int phase_suspend(struct mig_run *r)
 static int phase_teardown(struct mig_run *r)
 {
 	Vmig__CtlMsg m;
+	Vmig__Teardown td = VMIG__TEARDOWN__INIT;
 
 	if (!r->processes)
 		return 0;
 	simple(&m, VMIG__CTL_TYPE__CTL_TEARDOWN);
+	/* CRIU dumps next: the shims let go of their connections */
+	td.has_release_channels = td.release_channels = 1;
+	m.teardown = &td;
 	r->torn = true;
 	return fwd(r, NULL, r->m->guest, 0, &m,
 		   r->d->cfg.drain_timeout_ms + 5000, NULL);
@@ -626,6 +631,7 @@ static int rollback(struct mig_run *r, char *why, size_t why_len)
 {
 	Vmig__CtlMsg m, req, *reply = NULL;
 	Vmig__MigXfer x = VMIG__MIG_XFER__INIT;
+	bool was_dumped = r->dumped;
 	size_t i;
 	int ret = 0;
 
@@ -641,6 +647,7 @@ static int rollback(struct mig_run *r, char *why, size_t why_len)
 			vmig_ctl_free(reply);
 	}
 	if (r->dumped) {
+		migrd_shim_sockets_unlink_stale(&r->d->cfg, r->m->guest);
 		ret = r->be->restore(&r->d->cfg, r->m->guest, r->out_dir,
 				     r->err, sizeof(r->err));
 		if (!ret)
@@ -653,6 +660,15 @@ static int rollback(struct mig_run *r, char *why, size_t why_len)
 		r->dumped = false;
 	}
 	if (r->torn) {
+		/* not dumped: the shims wait, without connections, for a
+		 * restore that will not come; a HELLO brings them back */
+		if (!was_dumped &&
+		    migrd_shim_sockets_poke(&r->d->cfg, r->m->guest) > 0)
+			ret = wait_back(r);
+		if (ret) {
+			snprintf(why, why_len, "waking the shims: %s", r->err);
+			return ret;
+		}
 		ret = reconnect_and_resume(r, NULL);
 		if (ret)
 			snprintf(why, why_len, "reconnecting on the source: %s",

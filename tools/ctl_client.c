@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,62 @@ static int hello(int fd)
 	return ret;
 }
 
+/* /proc/pid/FILE into buf (NUL-terminated); length or -errno. */
+static ssize_t read_proc(uint32_t pid, const char *file, char *buf, size_t len)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%u/%s", pid, file);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = 0;
+	return n;
+}
+
+/*
+ * The control socket of the shim in process pid (as this host sees it):
+ * shim-PID.sock, or for a guest's process shim-GUEST-NSPID.sock, with the
+ * pid the process has in its own PID namespace (several guests share them).
+ */
+int vctl_shim_path(uint32_t pid, char *path, size_t len)
+{
+	char env[16384], st[4096], guest[128] = "";
+	const char *p;
+	unsigned int nspid = pid;
+	ssize_t n;
+
+	snprintf(path, len, "%s/shim-%u.sock", vctl_run_dir(), pid);
+	if (!access(path, F_OK))
+		return 0;
+	n = read_proc(pid, "environ", env, sizeof(env));
+	for (p = env; n > 0 && p < env + n; p += strlen(p) + 1)
+		if (!strncmp(p, "VMIG_GUEST=", 11)) {
+			snprintf(guest, sizeof(guest), "%s", p + 11);
+			break;
+		}
+	if (!*guest)
+		return -ENOENT;
+	if (read_proc(pid, "status", st, sizeof(st)) > 0 &&
+	    (p = strstr(st, "\nNSpid:"))) {
+		const char *end = strchr(p + 1, '\n');
+
+		/* the last field is the innermost namespace's pid */
+		for (p += 7; p && (!end || p < end); p = strchr(p + 1, '\t'))
+			sscanf(p, "%u", &nspid);
+	}
+	if (snprintf(path, len, "%s/shim-%s-%u.sock", vctl_run_dir(), guest,
+		     nspid) >= (int)len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
 int vctl_open_shim(struct vctl_chan *c, uint32_t pid)
 {
 	char path[300];
@@ -74,7 +131,9 @@ int vctl_open_shim(struct vctl_chan *c, uint32_t pid)
 	memset(c, 0, sizeof(*c));
 	c->pid = pid;
 	snprintf(c->name, sizeof(c->name), "pid %u", pid);
-	snprintf(path, sizeof(path), "%s/shim-%u.sock", vctl_run_dir(), pid);
+	ret = vctl_shim_path(pid, path, sizeof(path));
+	if (ret)
+		return ret;
 	c->fd = vmig_unix_connect(path);
 	if (c->fd < 0)
 		return c->fd;

@@ -23,6 +23,7 @@ struct vctl_chan {
 };
 
 const char *vctl_run_dir(void);
+int vctl_shim_path(uint32_t pid, char *path, size_t len);
 int vctl_open_shim(struct vctl_chan *c, uint32_t pid);
 int vctl_open_forward(struct vctl_chan *c, const uint8_t gid[16],
 		      uint32_t pid);

@@ -92,7 +92,9 @@ static int bad_input(uint32_t pid, const char *what)
 	Vmig__Hello h;
 	int fd, ret;
 
-	snprintf(path, sizeof(path), "%s/shim-%u.sock", vctl_run_dir(), pid);
+	fd = vctl_shim_path(pid, path, sizeof(path));
+	if (fd)
+		return fd;
 	fd = vmig_unix_connect(path);
 	if (fd < 0)
 		return fd;

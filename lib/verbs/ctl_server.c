@@ -6,6 +6,7 @@
  * ERROR and changes nothing. Also registers with migrd when it runs.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,10 @@ struct client {
 
 static struct client *clients;
 static int migrd_fd = -1;
+/* Channels released for a checkpoint: no connection until the process was
+ * restored (its start time changed) or somebody says HELLO again. */
+static bool quiet;
+static unsigned long long quiet_start;
 
 void *vmig_arena_alloc(struct vmig_arena *a, size_t size)
 {
@@ -154,6 +159,41 @@ static void client_close(struct client *c)
 	free(c);
 }
 
+/* Field 22 of /proc/self/stat: a restored process is a new process. */
+static unsigned long long proc_start_time(void)
+{
+	char buf[1024], *p;
+	unsigned long long t = 0;
+	ssize_t n;
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC), i;
+
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	p = strrchr(buf, ')');	/* the command name may hold spaces */
+	for (i = 2; p && i < 22; i++)
+		p = strchr(p + 1, ' ');
+	if (p)
+		t = strtoull(p + 1, NULL, 10);
+	return t;
+}
+
+/* After a TEARDOWN for a checkpoint: CRIU cannot dump one end of a unix
+ * stream, so every connection goes (the reply was sent); the listening
+ * socket stays, CRIU restores it. */
+static void release_channels(void)
+{
+	while (clients)
+		client_close(clients);
+	quiet = true;
+	quiet_start = proc_start_time();
+	pr_info("control connections released for a checkpoint");
+}
+
 static struct client *client_add(int fd, bool hdr, bool hello)
 {
 	struct client *c = calloc(1, sizeof(*c));
@@ -272,6 +312,11 @@ static void handle(struct client *c, const Vmig__CtlMsg *in)
 		} else {
 			c->hello = true;
 			fill_hello(&out, &h);
+			if (quiet) {
+				/* poked: the checkpoint is over (a rollback) */
+				quiet = false;
+				pr_info("poked after a release: registering again");
+			}
 		}
 	} else {
 		pthread_mutex_lock(&vmig_shim.lock);
@@ -289,6 +334,11 @@ static void handle(struct client *c, const Vmig__CtlMsg *in)
 	if (vmig_ctl_send(c->fd, &out))
 		pr_warn("reply lost");
 	vmig_arena_dispose(&arena);
+	if (in->has_type && in->type == VMIG__CTL_TYPE__CTL_TEARDOWN &&
+	    out.type == VMIG__CTL_TYPE__CTL_OK && in->teardown &&
+	    in->teardown->has_release_channels &&
+	    in->teardown->release_channels)
+		release_channels();
 }
 
 void vmig_ctl_readable(int fd)
@@ -344,6 +394,12 @@ void vmig_migrd_register_kick(void)
 
 	if (migrd_fd >= 0)
 		return;
+	if (quiet) {
+		if (proc_start_time() == quiet_start)
+			return;
+		quiet = false;
+		pr_info("restored from a checkpoint: registering again");
+	}
 	snprintf(path, sizeof(path), "%s/migrd.sock", vmig_shim.run_dir);
 	if (access(path, F_OK))
 		return;

@@ -36,6 +36,7 @@ static void crash_handler(int sig)
 static void shim_init(void)
 {
 	const char *s;
+	int n;
 
 	vmig_log_init("vmig-shim");
 	vmig_list_init(&vmig_shim.ctxs);
@@ -64,8 +65,18 @@ static void shim_init(void)
 	s = getenv("VMIG_RUN_DIR");
 	snprintf(vmig_shim.run_dir, sizeof(vmig_shim.run_dir), "%s",
 		 s && *s ? s : "/run/vmig");
-	snprintf(vmig_shim.ctl_path, sizeof(vmig_shim.ctl_path),
-		 "%s/shim-%d.sock", vmig_shim.run_dir, (int)getpid());
+	/* a guest's pids are those of its own PID namespace: several guests
+	 * on one host share them, their names tell the sockets apart */
+	if (*vmig_shim.guest)
+		n = snprintf(vmig_shim.ctl_path, sizeof(vmig_shim.ctl_path),
+			     "%s/shim-%s-%d.sock", vmig_shim.run_dir,
+			     vmig_shim.guest, (int)getpid());
+	else
+		n = snprintf(vmig_shim.ctl_path, sizeof(vmig_shim.ctl_path),
+			     "%s/shim-%d.sock", vmig_shim.run_dir,
+			     (int)getpid());
+	if (n >= (int)sizeof(vmig_shim.ctl_path))
+		pr_err("control socket path too long: %s...", vmig_shim.ctl_path);
 	if (vmig_real_resolve())
 		pr_err("cannot reach libibverbs: verbs calls will fail");
 }

@@ -46,13 +46,13 @@ done
 
 s=$(script srv.sh <<EOT
 #!/bin/bash
-exec timeout 900 vmig-run --guest st-a -- rdma_stress -d rxe0 --timeout 800
+exec timeout 900 vmig-run --no-ns --guest st-a -- rdma_stress -d rxe0 --timeout 800
 EOT
 )
 c=$(script cli.sh <<EOT
 #!/bin/bash
 sleep 5
-exec timeout 900 vmig-run --guest st-b -- rdma_stress -d rxe0 -t 200 -q 2 --ops send,write,read,atomic --pause-ms 5 10.77.0.1
+exec timeout 900 vmig-run --no-ns --guest st-b -- rdma_stress -d rxe0 -t 200 -q 2 --ops send,write,read,atomic --pause-ms 5 10.77.0.1
 EOT
 )
 d=$(script drive.sh <<EOT

@@ -9,7 +9,7 @@ cp "$BUILD/tests/testbed/shim/shim_rnr" "$STAGE/"
 
 app=$(script app.sh <<EOT
 #!/bin/bash
-exec vmig-run --guest rnr -- shim_rnr -d rxe0 -g 1 --delay 40 --sends 5
+exec vmig-run --no-ns --guest rnr -- shim_rnr -d rxe0 -g 1 --delay 40 --sends 5
 EOT
 )
 drive=$(script drive.sh <<'EOT'

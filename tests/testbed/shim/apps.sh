@@ -10,13 +10,13 @@ pair() {
 	local name=$1 srv=$2 cli=$3 s c
 	s=$(script "$name-srv.sh" <<EOT
 #!/bin/bash
-exec timeout 240 vmig-run --guest tsrv -- $srv
+exec timeout 240 vmig-run --no-ns --guest tsrv -- $srv
 EOT
 )
 	c=$(script "$name-cli.sh" <<EOT
 #!/bin/bash
 sleep 4
-exec timeout 200 vmig-run --guest tcli -- $cli
+exec timeout 200 vmig-run --no-ns --guest tcli -- $cli
 EOT
 )
 	tb_exec h1 "$s" > "$W/$name-srv.out" 2>&1 &

@@ -39,13 +39,13 @@ run() {
 	local name=$1 srv=$2 cli=$3 s c d
 	s=$(script "$name-srv.sh" <<EOT
 #!/bin/bash
-VMIG_LOG_LEVEL=${VMIG_SHIM_LOG:-info} exec timeout 600 vmig-run --guest $name-a -- $srv
+VMIG_LOG_LEVEL=${VMIG_SHIM_LOG:-info} exec timeout 600 vmig-run --no-ns --guest $name-a -- $srv
 EOT
 )
 	c=$(script "$name-cli.sh" <<EOT
 #!/bin/bash
 sleep 5
-VMIG_LOG_LEVEL=${VMIG_SHIM_LOG:-info} exec timeout 600 vmig-run --guest $name-b -- $cli
+VMIG_LOG_LEVEL=${VMIG_SHIM_LOG:-info} exec timeout 600 vmig-run --no-ns --guest $name-b -- $cli
 EOT
 )
 	d=$(script "$name-drive.sh" <<EOT
