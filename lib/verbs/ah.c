@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
-/* Address handles: the application's AV holds virtual GIDs. */
+/* Address handles: the application's AV holds virtual GIDs; the real AH
+ * points where that GID is now. */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define LOG_PREFIX "shim: "
 #include "log.h"
@@ -15,7 +17,38 @@ int vmig_ah_create_real(struct vmig_ah *ah)
 	if (a.is_global)
 		vmig_gid_to_phys(&ah->attr.grh.dgid, &a.grh.dgid);
 	ah->real = vmig_real.create_ah(ah->pd->real, &a);
+	ah->phys_dgid = a.grh.dgid;
 	return ah->real ? 0 : -errno;
+}
+
+/*
+ * shim.lock held, every UD QP held (suspended): AHs whose destination
+ * moved to another GID get a new real AH. A peer's move changes its GID
+ * for an AH this process made long before, which the datagrams held
+ * meanwhile and every later one must follow.
+ */
+void vmig_ah_repoint(void)
+{
+	struct vmig_ah *ah;
+
+	vmig_list_for_each(ah, &vmig_shim.ahs, struct vmig_ah, link) {
+		struct ibv_ah *old = ah->real;
+		union ibv_gid phys;
+
+		if (!old || !ah->attr.is_global)
+			continue;
+		vmig_gid_to_phys(&ah->attr.grh.dgid, &phys);
+		if (!memcmp(&phys, &ah->phys_dgid, sizeof(phys)))
+			continue;
+		if (vmig_ah_create_real(ah)) {
+			pr_perror("ah %u: to the peer's new GID", ah->id);
+			ah->real = old;
+			continue;
+		}
+		ah->ib.handle = ah->real->handle;
+		vmig_real.destroy_ah(old);
+		pr_debug("ah %u: repointed to the peer's new GID", ah->id);
+	}
 }
 
 __attribute__((visibility("default")))

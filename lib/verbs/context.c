@@ -350,10 +350,13 @@ static int gid_virt(struct vmig_ctx *ctx, uint8_t port, int index,
 	pthread_mutex_lock(&ctx->evlock);
 	if (!gid_ent(ctx, port, index) && ctx->ngids < VMIG_MAX_GIDS &&
 	    (gid->global.subnet_prefix || gid->global.interface_id)) {
-		g = &ctx->gids[ctx->ngids++];
+		g = &ctx->gids[ctx->ngids];
 		g->port = port;
 		g->index = index;
 		g->virt = g->phys = *gid;
+		/* the data path reads the table without the lock (ud.c) */
+		__atomic_store_n(&ctx->ngids, ctx->ngids + 1,
+				 __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&ctx->evlock);
 	return 0;
@@ -455,6 +458,37 @@ void vmig_ctx_gid_phys(struct vmig_ctx *ctx, const union ibv_gid *virt,
 		}
 }
 
+/* This process's own GIDs, physical -> virtual: false if phys is not one
+ * of them (*virt = *phys then). Lock-free: for the data path. */
+bool vmig_ctx_gid_virt(struct vmig_ctx *ctx, const union ibv_gid *phys,
+		       union ibv_gid *virt)
+{
+	int n = __atomic_load_n(&ctx->ngids, __ATOMIC_ACQUIRE), i;
+
+	for (i = 0; i < n; i++)
+		if (!memcmp(&ctx->gids[i].phys, phys, sizeof(*phys))) {
+			*virt = ctx->gids[i].virt;
+			return true;
+		}
+	*virt = *phys;
+	return false;
+}
+
+/* shim.lock held: does some GID of this process differ from its virtual
+ * value (it moved to another host)? */
+bool vmig_gids_moved(void)
+{
+	struct vmig_ctx *ctx;
+	int i;
+
+	vmig_list_for_each(ctx, &vmig_shim.ctxs, struct vmig_ctx, link)
+		for (i = 0; i < ctx->ngids; i++)
+			if (memcmp(&ctx->gids[i].virt, &ctx->gids[i].phys,
+				   sizeof(ctx->gids[i].virt)))
+				return true;
+	return false;
+}
+
 /* shim.lock held. */
 void vmig_gid_to_phys(const union ibv_gid *virt, union ibv_gid *phys)
 {
@@ -473,18 +507,6 @@ void vmig_gid_to_phys(const union ibv_gid *virt, union ibv_gid *phys)
 				*phys = ctx->gids[i].phys;
 				return;
 			}
-}
-
-void vmig_gid_to_virt(const union ibv_gid *phys, union ibv_gid *virt)
-{
-	int i;
-
-	*virt = *phys;
-	for (i = 0; i < vmig_shim.nrgids; i++)
-		if (!memcmp(&vmig_shim.rgids[i].phys, phys, sizeof(*phys))) {
-			*virt = vmig_shim.rgids[i].virt;
-			return;
-		}
 }
 
 /* shim.lock held. */

@@ -3,8 +3,11 @@
  * CQs made by ibv_create_cq_ex: the shadow ibv_cq_ex forwards the polling
  * API to the real one, translating QP numbers. Completions the shim holds
  * (drained at capture) are handed out first, in poll sessions of their own.
+ * A completion of a UD QP is seen once, as the poll reaches it (ud.c).
  */
 #include <errno.h>
+
+#include "grh.h"
 
 #define LOG_PREFIX "shim: "
 #include "log.h"
@@ -25,6 +28,42 @@ static void from_buf(struct vmig_cq *cq)
 	}
 	cq->ib.status = cq->ex_cur.status;
 	cq->ib.wr_id = cq->ex_cur.wr_id;
+}
+
+/* The current completion, if it is a UD QP's: its receive counted, and
+ * with translation on, src_qp and the GRH made virtual. */
+static void ex_ud(struct vmig_cq *cq)
+{
+	struct ibv_cq_ex *r = cq->realx;
+	struct ibv_wc wc = {
+		.wr_id = r->wr_id,
+		.status = r->status,
+		.byte_len = VMIG_GRH_LEN,
+	};
+	struct vmig_qp *qp;
+
+	cq->ex_src_set = false;
+	wc.qp_num = r->read_qp_num(r);
+	qp = vmig_udrq_find(cq, wc.qp_num);
+	if (!qp)
+		return;
+	if (wc.status == IBV_WC_SUCCESS) {
+		wc.opcode = r->read_opcode(r);
+		if (r->read_wc_flags)
+			wc.wc_flags = r->read_wc_flags(r);
+		if (r->read_byte_len)
+			wc.byte_len = r->read_byte_len(r);
+		if (r->read_src_qp)
+			wc.src_qp = r->read_src_qp(r);
+	}
+	if (!(atomic_load_explicit(&cq->slow, memory_order_relaxed) &
+	      VMIG_SLOW_XLATE)) {
+		vmig_ud_count(cq, &wc, 1);
+		return;
+	}
+	vmig_ud_recv(cq, qp, &wc);
+	cq->ex_src_qp = wc.src_qp;
+	cq->ex_src_set = true;
 }
 
 static int x_start_poll(struct ibv_cq_ex *x, struct ibv_poll_cq_attr *attr)
@@ -60,6 +99,8 @@ static int x_start_poll(struct ibv_cq_ex *x, struct ibv_poll_cq_attr *attr)
 	}
 	cq->ib.status = cq->realx->status;
 	cq->ib.wr_id = cq->realx->wr_id;
+	if (unlikely(atomic_load_explicit(&cq->n_udrq, memory_order_relaxed)))
+		ex_ud(cq);
 	return 0;
 }
 
@@ -78,6 +119,9 @@ static int x_next_poll(struct ibv_cq_ex *x)
 	if (!ret) {
 		cq->ib.status = cq->realx->status;
 		cq->ib.wr_id = cq->realx->wr_id;
+		if (unlikely(atomic_load_explicit(&cq->n_udrq,
+						  memory_order_relaxed)))
+			ex_ud(cq);
 	}
 	return ret;
 }
@@ -137,17 +181,16 @@ static uint32_t x_read_qp_num(struct ibv_cq_ex *x)
 			     cq->realx->read_qp_num(cq->realx));
 }
 
+/* Only a UD QP's src_qp means something: ex_ud() made it virtual. */
 static uint32_t x_read_src_qp(struct ibv_cq_ex *x)
 {
 	struct vmig_cq *cq = to_cq(x);
-	uint32_t p, v;
 
 	if (cq->ex_from_buf)
 		return cq->ex_cur.src_qp;
-	p = cq->realx->read_src_qp(cq->realx);
-	if (vmig_hmap_lookup(&vmig_shim.rqpn_p2v, p, &v))
-		return v;
-	return vmig_hmap_get(&vmig_shim.qpn_p2v, p);
+	if (cq->ex_src_set)
+		return cq->ex_src_qp;
+	return cq->realx->read_src_qp(cq->realx);
 }
 
 static unsigned int x_read_wc_flags(struct ibv_cq_ex *x)
@@ -158,6 +201,7 @@ static unsigned int x_read_wc_flags(struct ibv_cq_ex *x)
 				 cq->realx->read_wc_flags(cq->realx);
 }
 
+/* Passed through: RoCE has no LIDs, the HCA reports 0. */
 static uint32_t x_read_slid(struct ibv_cq_ex *x)
 {
 	struct vmig_cq *cq = to_cq(x);

@@ -109,8 +109,8 @@ int vmig_post_send_real(struct vmig_qp *qp, struct ibv_send_wr *wr,
 				goto out;
 			}
 			c->wr.ud.ah = ah->real;
-			c->wr.ud.remote_qpn = vmig_hmap_get(
-				&vmig_shim.rqpn_v2p, p->wr.ud.remote_qpn);
+			c->wr.ud.remote_qpn = vmig_ud_remote_qpn(ah,
+							p->wr.ud.remote_qpn);
 		}
 	}
 	ret = qp->real->context->ops.post_send(qp->real, w, &rbad);
@@ -216,12 +216,32 @@ out:
 	return ret;
 }
 
-/* Keeps a copy of every receive the provider took (up to bad). */
+/* Keeps a copy of every receive, before the provider takes them: the
+ * completion of one may be polled before the post returns (ud.c reads
+ * the buffer by it). */
 static void ring_record(struct vmig_rring *ring, struct ibv_recv_wr *wr,
-			struct ibv_recv_wr *bad, int ret)
+			struct ibv_recv_wr *end)
 {
-	for (; wr && !(ret && wr == bad); wr = wr->next)
+	for (; wr && wr != end; wr = wr->next)
 		vmig_rring_push(ring, wr);
+}
+
+/* Posts wr to the real QP or SRQ, recorded in ring; on failure only the
+ * receives the provider took stay recorded. */
+static int ring_post(struct vmig_rring *ring, struct ibv_qp *rqp,
+		     struct ibv_srq *rsrq, struct ibv_recv_wr *wr,
+		     struct ibv_recv_wr **bad)
+{
+	uint64_t posted = ring->posted;
+	int ret;
+
+	ring_record(ring, wr, NULL);
+	ret = vmig_post_recv_real(rqp, rsrq, wr, bad);
+	if (ret) {
+		__atomic_store_n(&ring->posted, posted, __ATOMIC_RELEASE);
+		ring_record(ring, wr, *bad);
+	}
+	return ret;
 }
 
 /* While torn down, receives only go to the ring (re-posted at restore). */
@@ -249,8 +269,7 @@ int vmig_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
 	if (!qp->real) {
 		ret = ring_hold(&qp->ring, &qp->outstanding, wr, bad);
 	} else {
-		ret = vmig_post_recv_real(qp->real, NULL, wr, bad);
-		ring_record(&qp->ring, wr, *bad, ret);
+		ret = ring_post(&qp->ring, qp->real, NULL, wr, bad);
 	}
 	pthread_mutex_unlock(&qp->lock);
 	return ret;
@@ -266,26 +285,25 @@ int vmig_post_srq_recv(struct ibv_srq *ibsrq, struct ibv_recv_wr *wr,
 	if (!srq->real) {
 		ret = ring_hold(&srq->ring, &srq->outstanding, wr, bad);
 	} else {
-		ret = vmig_post_recv_real(NULL, srq->real, wr, bad);
-		ring_record(&srq->ring, wr, *bad, ret);
+		ret = ring_post(&srq->ring, NULL, srq->real, wr, bad);
 	}
 	pthread_mutex_unlock(&srq->lock);
 	return ret;
 }
 
-/* A completion as the application must see it. */
-void vmig_wc_to_virt(struct ibv_wc *wc)
+/* A completion of cq as the application must see it. wc.slid passes
+ * through: RoCE has no LIDs, the HCA reports 0 (docs/design.md). */
+void vmig_wc_to_virt(struct vmig_cq *cq, struct ibv_wc *wc)
 {
-	uint32_t v;
+	struct vmig_qp *ud = NULL;
 
+	if (atomic_load_explicit(&cq->n_udrq, memory_order_relaxed))
+		ud = vmig_udrq_find(cq, wc->qp_num);
 	wc->qp_num = vmig_hmap_get(&vmig_shim.qpn_p2v, wc->qp_num);
-	if (wc->opcode & IBV_WC_RECV && wc->src_qp) {
-		if (vmig_hmap_lookup(&vmig_shim.rqpn_p2v, wc->src_qp, &v))
-			wc->src_qp = v;
-		else
-			wc->src_qp = vmig_hmap_get(&vmig_shim.qpn_p2v,
-						   wc->src_qp);
-	}
+	/* src_qp means something for UD only, and names a QP of the sender
+	 * in the GRH */
+	if (ud)
+		vmig_ud_recv(cq, ud, wc);
 }
 
 /* A drain marker's completion: its QP's send queue is empty. */
@@ -325,7 +343,7 @@ static int poll_real(struct vmig_cq *cq, int n, struct ibv_wc *wc)
 			continue;
 		if (j != i)
 			wc[j] = wc[i];
-		vmig_wc_to_virt(&wc[j]);
+		vmig_wc_to_virt(cq, &wc[j]);
 		if (cq->srq_count && wc[j].opcode & IBV_WC_RECV)
 			cq->srq_count->ring.consumed++;
 		j++;
@@ -417,6 +435,10 @@ int vmig_poll_cq(struct ibv_cq *ibcq, int n, struct ibv_wc *wc)
 	}
 	real = cq->real;
 	ret = real->context->ops.poll_cq(real, n, wc);
+	/* UD QPs complete here: count their receives (ud.c) */
+	if (unlikely(atomic_load_explicit(&cq->n_udrq, memory_order_relaxed)) &&
+	    ret > 0)
+		vmig_ud_count(cq, wc, ret);
 	atomic_fetch_sub_explicit(&cq->inflight, 1, memory_order_release);
 	return ret;
 }

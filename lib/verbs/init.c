@@ -50,8 +50,7 @@ static void shim_init(void)
 	if (vmig_hmap_init(&vmig_shim.lkeys) ||
 	    vmig_hmap_init(&vmig_shim.rkeys) ||
 	    vmig_hmap_init(&vmig_shim.qpn_p2v) ||
-	    vmig_hmap_init(&vmig_shim.rqpn_v2p) ||
-	    vmig_hmap_init(&vmig_shim.rqpn_p2v))
+	    vmig_rqmap_init(&vmig_shim.rqps))
 		pr_err("out of memory for handle maps");
 	vmig_shim.next_id = 1;
 	vmig_shim.phase = VMIG_PHASE_RUNNING;
@@ -129,8 +128,8 @@ void vmig_update_xlate(void)
 	struct vmig_cq *cq;
 	bool x = vmig_hmap_count(&vmig_shim.lkeys) ||
 		 vmig_hmap_count(&vmig_shim.qpn_p2v) ||
-		 vmig_hmap_count(&vmig_shim.rqpn_v2p) ||
-		 vmig_hmap_count(&vmig_shim.rqpn_p2v) || vmig_shim.nrgids;
+		 !vmig_rqmap_empty(&vmig_shim.rqps) || vmig_shim.nrgids ||
+		 vmig_gids_moved();
 
 	vmig_shim.xlate = x;
 	vmig_list_for_each(qp, &vmig_shim.qps, struct vmig_qp, link) {

@@ -161,6 +161,7 @@ static struct ibv_qp *qp_create(struct vmig_ctx *ctx,
 		qp->rcq->srq_count = qp->srq;
 		atomic_fetch_or(&qp->rcq->slow, VMIG_SLOW_SRQ);
 	}
+	vmig_udrq_add(qp);
 	vmig_list_add_tail(&vmig_shim.qps, &qp->link);
 	vmig_update_xlate();
 	pthread_mutex_unlock(&vmig_shim.lock);
@@ -244,7 +245,7 @@ static uint32_t dest_qpn_phys(struct vmig_qp *qp, const struct ibv_qp_attr *a,
 	if (qp->peer_known && v == qp->attr.dest_qp_num &&
 	    !memcmp(dgid, &qp->attr.ah_attr.grh.dgid, sizeof(*dgid)))
 		return qp->peer_phys_qpn;
-	if (vmig_hmap_lookup(&vmig_shim.rqpn_v2p, v, &p))
+	if (vmig_rqmap_to_phys(&vmig_shim.rqps, dgid, v, NULL, &p))
 		return p;
 	if (!gid_is_own(dgid))
 		return v;
@@ -347,6 +348,7 @@ int ibv_modify_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *attr, int mask)
 		if (mask & IBV_QP_STATE && attr->qp_state == IBV_QPS_RESET) {
 			/* a reset drops every posted receive */
 			qp->ring.posted = 0;
+			qp->ring.consumed = 0;
 		}
 	}
 out:
@@ -409,6 +411,7 @@ int ibv_destroy_qp(struct ibv_qp *ibqp)
 		}
 	}
 	vmig_hmap_set(&vmig_shim.qpn_p2v, qp->phys_qpn, qp->phys_qpn);
+	vmig_udrq_del(qp);
 	vmig_list_del(&qp->link);
 	pthread_mutex_unlock(&vmig_shim.lock);
 	vmig_rring_dispose(&qp->ring);

@@ -214,7 +214,7 @@ static void x_wr_set_ud_addr(struct ibv_qp_ex *x, struct ibv_ah *ibah,
 		return;
 	}
 	qp->realx->wr_set_ud_addr(qp->realx, ah->real,
-				  vmig_hmap_get(&vmig_shim.rqpn_v2p, rqpn),
+				  vmig_ud_remote_qpn(ah, rqpn),
 				  qkey);
 }
 

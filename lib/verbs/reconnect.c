@@ -48,17 +48,31 @@ static uint32_t fresh_psn(void)
 	return v & 0xffffff;
 }
 
+/* Learns where the remote QP of endpoint p is now: its GID, and its QPN
+ * under that GID (a QPN alone names no peer: rqmap.h). */
+static void learn(const Vmig__Endpoint *p)
+{
+	const union ibv_gid *vg, *pg;
+
+	if (!p->has_virt_gid || p->virt_gid.len != 16) {
+		pr_warn("peer qpn %#x without a GID: not learned",
+			p->virt_qpn);
+		return;
+	}
+	vg = (const union ibv_gid *)p->virt_gid.data;
+	pg = p->has_phys_gid && p->phys_gid.len == 16 ?
+		(const union ibv_gid *)p->phys_gid.data : vg;
+	if (vmig_rgid_set(vg, pg) ||
+	    vmig_rqmap_set(&vmig_shim.rqps, vg, p->virt_qpn, pg, p->phys_qpn))
+		pr_warn("peer qpn %#x: GID or remote QP map full", p->virt_qpn);
+}
+
 static int set_peer(struct vmig_qp *qp, const Vmig__Endpoint *p)
 {
 	struct vmig_hmap *old = atomic_load(&qp->peer_rkeys), *m = NULL;
 	size_t i;
 
-	vmig_hmap_set(&vmig_shim.rqpn_v2p, p->virt_qpn, p->phys_qpn);
-	vmig_hmap_set(&vmig_shim.rqpn_p2v, p->phys_qpn, p->virt_qpn);
-	if (p->has_phys_gid && p->phys_gid.len == 16 && p->has_virt_gid &&
-	    p->virt_gid.len == 16)
-		vmig_rgid_set((const union ibv_gid *)p->virt_gid.data,
-			      (const union ibv_gid *)p->phys_gid.data);
+	learn(p);
 	if (p->n_rkey_map) {
 		m = malloc(sizeof(*m));
 		if (!m || vmig_hmap_init(m)) {
@@ -149,14 +163,12 @@ int vmig_op_reconnect(struct vmig_req *r)
 
 		if (!p->has_qp_type || p->qp_type != IBV_QPT_UD)
 			continue;
-		vmig_hmap_set(&vmig_shim.rqpn_v2p, p->virt_qpn, p->phys_qpn);
-		vmig_hmap_set(&vmig_shim.rqpn_p2v, p->phys_qpn, p->virt_qpn);
-		if (p->has_phys_gid && p->phys_gid.len == 16 &&
-		    p->has_virt_gid && p->virt_gid.len == 16)
-			vmig_rgid_set((const union ibv_gid *)p->virt_gid.data,
-				      (const union ibv_gid *)p->phys_gid.data);
+		learn(p);
 		nud++;
 	}
+	/* the UD QPs are held: their AHs may follow a peer's new GID now */
+	if (nud)
+		vmig_ah_repoint();
 	if (!n && !nud)
 		return vmig_req_fail(r, VMIG__ERR_CLASS__ERR_NOT_FOUND, 0,
 				     "no suspended connection to these peers");

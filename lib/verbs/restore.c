@@ -88,6 +88,8 @@ int vmig_qp_revive(struct vmig_qp *qp)
 		ret = repost(&qp->ring, qp->outstanding, qp->real, NULL);
 		if (ret)
 			return ret;
+		/* the next completion is of the oldest one re-posted */
+		qp->ring.consumed = qp->ring.posted - qp->outstanding;
 	}
 	qp->outstanding = 0;
 	if (qp->init.qp_type == IBV_QPT_UD && qp->state >= IBV_QPS_RTR &&
@@ -191,6 +193,7 @@ int vmig_op_restore(struct vmig_req *r)
 	vmig_list_for_each(ah, &vmig_shim.ahs, struct vmig_ah, link)
 		if ((ret = vmig_ah_create_real(ah)))
 			goto verbs_err;
+	vmig_ud_learn_own();
 	vmig_update_xlate();
 	vmig_set_phase(VMIG_PHASE_TORN_DOWN, VMIG_PHASE_RESTORED);
 	vmig_req_time(r, "recreate", vmig_now_us() - t0);

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "hmap.h"
+#include "rqmap.h"
 #include "verbs_image.pb-c.h"
 #include "wrq.h"
 
@@ -162,6 +163,11 @@ struct vmig_cq {
 	struct vmig_qp *mark_qps[16];
 	int n_mark;
 	int mark_pending;	/* post_marker between quiesce and post */
+	/* UD QPs receiving here: their receives are counted (ud.c) */
+	struct vmig_qp *udrq[8];
+	_Atomic int n_udrq;
+	uint32_t ex_src_qp;	/* read_src_qp of the current ex completion */
+	bool ex_src_set;
 };
 
 struct vmig_srq {
@@ -183,6 +189,7 @@ struct vmig_ah {
 	struct ibv_ah *real;
 	struct vmig_pd *pd;
 	struct ibv_ah_attr attr;	/* virtual dgid */
+	union ibv_gid phys_dgid;	/* the real AH's */
 };
 
 struct vmig_qp {
@@ -234,8 +241,10 @@ struct vmig_shim {
 	struct vmig_list ctxs, pds, mrs, chans, cqs, srqs, qps, ahs;
 	/* local: virtual -> physical */
 	struct vmig_hmap lkeys, rkeys;
-	/* local: physical QPN -> virtual; remote (UD): virtual <-> physical */
-	struct vmig_hmap qpn_p2v, rqpn_v2p, rqpn_p2v;
+	/* local: physical QPN -> virtual */
+	struct vmig_hmap qpn_p2v;
+	/* remote QPs by (GID, QPN), virtual <-> physical (UD, dest_qp_num) */
+	struct vmig_rqmap rqps;
 	/* remote GIDs: virtual -> physical (mutex, control path only) */
 	int nrgids;
 	struct { union ibv_gid virt, phys; } rgids[64];
@@ -326,8 +335,10 @@ int vmig_ctx_open_real(struct vmig_ctx *ctx, const char *devname);
 void vmig_ctx_gid_phys(struct vmig_ctx *ctx, const union ibv_gid *virt,
 		       union ibv_gid *phys);
 void vmig_gid_to_phys(const union ibv_gid *virt, union ibv_gid *phys);
-void vmig_gid_to_virt(const union ibv_gid *phys, union ibv_gid *virt);
 int vmig_rgid_set(const union ibv_gid *virt, const union ibv_gid *phys);
+bool vmig_ctx_gid_virt(struct vmig_ctx *ctx, const union ibv_gid *phys,
+		       union ibv_gid *virt);
+bool vmig_gids_moved(void);
 
 static inline struct vmig_ctx *vmig_ctx_of(struct ibv_context *ibctx)
 {
@@ -348,7 +359,7 @@ int vmig_post_send_real(struct vmig_qp *qp, struct ibv_send_wr *wr,
 			struct ibv_send_wr **bad);
 int vmig_post_recv_real(struct ibv_qp *real, struct ibv_srq *rsrq,
 			struct ibv_recv_wr *wr, struct ibv_recv_wr **bad);
-void vmig_wc_to_virt(struct ibv_wc *wc);
+void vmig_wc_to_virt(struct vmig_cq *cq, struct ibv_wc *wc);
 void vmig_quiesce_qp(struct vmig_qp *qp, uint32_t bit);
 void vmig_quiesce_cq(struct vmig_cq *cq, uint32_t bit);
 int vmig_cq_buffer(struct vmig_cq *cq, const struct ibv_wc *wc);
@@ -381,6 +392,16 @@ int vmig_mr_create_real(struct vmig_mr *mr);
 /* srq.c, ah.c */
 int vmig_srq_create_real(struct vmig_srq *srq);
 int vmig_ah_create_real(struct vmig_ah *ah);
+void vmig_ah_repoint(void);
+
+/* ud.c: UD translation (remote QPN of sends; src_qp and GRH of receives) */
+uint32_t vmig_ud_remote_qpn(const struct vmig_ah *ah, uint32_t vqpn);
+void vmig_ud_learn_own(void);
+void vmig_udrq_add(struct vmig_qp *qp);
+void vmig_udrq_del(struct vmig_qp *qp);
+struct vmig_qp *vmig_udrq_find(struct vmig_cq *cq, uint32_t phys_qpn);
+void vmig_ud_count(struct vmig_cq *cq, const struct ibv_wc *wc, int n);
+void vmig_ud_recv(struct vmig_cq *cq, struct vmig_qp *qp, struct ibv_wc *wc);
 
 /* cq.c */
 int vmig_cq_create_real(struct vmig_cq *cq);

@@ -116,7 +116,9 @@ Vmig__Endpoint *vmig_qp_remote_ep(struct vmig_req *r, struct vmig_qp *qp)
 	/* the peer this QP learned first: QPNs alone may collide */
 	if (qp->peer_known)
 		pq = qp->peer_phys_qpn;
-	else if (!vmig_hmap_lookup(&vmig_shim.rqpn_v2p, ep->virt_qpn, &pq))
+	else if (!vmig_rqmap_to_phys(&vmig_shim.rqps,
+				     &qp->attr.ah_attr.grh.dgid, ep->virt_qpn,
+				     NULL, &pq))
 		pq = ep->virt_qpn;
 	ep->phys_qpn = pq;
 	vmig_gid_to_phys(&qp->attr.ah_attr.grh.dgid, &phys);

@@ -134,7 +134,8 @@ int vmig_rring_push(struct vmig_rring *r, const struct ibv_recv_wr *wr)
 	if (wr->num_sge)
 		memcpy(e->sge, wr->sg_list,
 		       (size_t)wr->num_sge * sizeof(struct ibv_sge));
-	r->posted++;
+	/* pollers read the entry without the poster's lock */
+	__atomic_store_n(&r->posted, r->posted + 1, __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -144,6 +145,14 @@ const struct vmig_recv_ent *vmig_rring_last(const struct vmig_rring *r,
 	if (n > r->size || n > r->posted || i >= n)
 		return NULL;
 	return &r->ent[(r->posted - n + i) % r->size];
+}
+
+const struct vmig_recv_ent *vmig_rring_at(const struct vmig_rring *r,
+					  uint64_t seq)
+{
+	if (seq >= r->posted || r->posted - seq > r->size)
+		return NULL;
+	return &r->ent[seq % r->size];
 }
 
 void vmig_rring_chain(const struct vmig_rring *r, uint32_t n,

@@ -47,7 +47,7 @@ struct vmig_recv_ent {
 struct vmig_rring {
 	uint32_t size, max_sge;
 	uint64_t posted;	/* receives ever posted */
-	uint64_t consumed;	/* counted completions (SRQ only) */
+	uint64_t consumed;	/* counted completions (SRQ; UD QP) */
 	struct vmig_recv_ent *ent;
 	struct ibv_sge *sge;
 };
@@ -58,6 +58,10 @@ int vmig_rring_push(struct vmig_rring *r, const struct ibv_recv_wr *wr);
 /* The i-th of the last n receives posted (i = 0 the oldest of them). */
 const struct vmig_recv_ent *vmig_rring_last(const struct vmig_rring *r,
 					    uint32_t n, uint32_t i);
+/* The seq-th receive ever posted (from 0), or NULL if it was not posted
+ * or the ring has since reused its entry. */
+const struct vmig_recv_ent *vmig_rring_at(const struct vmig_rring *r,
+					  uint64_t seq);
 /* Builds a chain of the last n receives (virtual keys) in wrs/sges, which
  * hold n entries and n * max_sge SGEs. */
 void vmig_rring_chain(const struct vmig_rring *r, uint32_t n,

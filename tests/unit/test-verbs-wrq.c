@@ -85,6 +85,11 @@ static void test_ring(void)
 	ok(wrs[0].wr_id == 6 && wrs[3].wr_id == 9 && wrs[0].next == &wrs[1] &&
 	   !wrs[3].next && wrs[2].sg_list[0].addr == 0x800,
 	   "chain of the last 4 in posting order");
+	e = vmig_rring_at(&r, 6);
+	ok(e && e->wr_id == 6 && e->sge[0].addr == 0x600,
+	   "receive #6 by its sequence number");
+	ok(vmig_rring_at(&r, 9) && !vmig_rring_at(&r, 10) &&
+	   !vmig_rring_at(&r, 5), "#10 not posted, #5 overwritten");
 	wr.num_sge = 3;
 	ok(vmig_rring_push(&r, &wr) != 0, "more SGEs than the QP allows refused");
 	vmig_rring_dispose(&r);
