@@ -113,7 +113,10 @@ int vmig_post_send_real(struct vmig_qp *qp, struct ibv_send_wr *wr,
 							p->wr.ud.remote_qpn);
 		}
 	}
+	rbad = NULL;
 	ret = qp->real->context->ops.post_send(qp->real, w, &rbad);
+	if (unlikely(ret == EACCES) && !rbad)	/* doorbell.c */
+		ret = vmig_doorbell(qp->real);
 	if (ret) {
 		/* the same position in the application's list */
 		for (p = wr, i = 0; p && &w[i] != rbad; p = p->next, i++)
@@ -162,6 +165,9 @@ int vmig_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
 	real = qp->real;
 	ret = real->context->ops.post_send(real, wr, bad);
 	atomic_fetch_sub_explicit(&qp->inflight, 1, memory_order_release);
+	/* every WR queued, the doorbell refused (doorbell.c) */
+	if (unlikely(ret == EACCES) && !*bad)
+		ret = vmig_doorbell(real);
 	return ret;
 }
 

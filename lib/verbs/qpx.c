@@ -89,6 +89,8 @@ static int x_wr_complete(struct ibv_qp_ex *x)
 	}
 	ret = qp->realx->wr_complete(qp->realx);
 	atomic_fetch_sub_explicit(&qp->inflight, 1, memory_order_release);
+	if (unlikely(ret == EACCES))	/* queued, doorbell refused */
+		ret = vmig_doorbell(qp->real);
 	return ret;
 }
 
