@@ -1,0 +1,127 @@
+#!/bin/bash
+# Live migration of a running RDMA process guest (TAP), issue 5's main
+# case: rdma_stress runs between guest rs-a on h1 and guest rs-b on h3,
+# both under the shim in their own PID and network namespaces
+# (vmig-run --guest); `vmigrate rs-a h2` moves the h1 end to h2 with real
+# CRIU while the traffic runs, then `vmigrate rs-a h1` brings it back. The
+# peer on h3 is drained, reset and reconnected by its migrd each time.
+# rdma_stress must finish with zero lost, duplicated, reordered or
+# corrupted messages; query-migrate must report every phase and the
+# downtime.
+export VMIG_TESTBED_DIR=${VMIG_TESTBED_DIR:-${VMIG_BUILD_DIR:-$(cd "$(dirname "$0")/../../.." && pwd)/build}/testbed-migrd}
+. "$(dirname "$0")/../shim/common.sh"
+tb_need 3
+cp "$BUILD/tools/vmigrate" "$BUILD/tools/vmig-guest" "$STAGE/"
+SECS=${VMIG_RDMA_MIG_SECS:-150}
+
+head -c 32 /dev/urandom >"$W/cluster.key"
+chmod 600 "$W/cluster.key"
+cat >"$W/migrd.conf" <<EOT
+port = 7410
+run_dir = /run/vmig
+image_dir = /run/vmig/images
+key_file = $W/cluster.key
+backend = exec
+backend_exec = $BUILD/migrd/backend-criu.sh
+forward_timeout_ms = 60000
+connect_timeout_ms = 15000
+drain_timeout_ms = 30000
+restore_timeout_ms = 240000
+peer.h1 = 10.77.0.1
+peer.h2 = 10.77.0.2
+peer.h3 = 10.77.0.3
+EOT
+m=$(script migrd.sh <<EOT
+#!/bin/bash
+mkdir -p /run/vmig
+mount -t devpts devpts /dev/pts 2>/dev/null
+VMIG_LOG_LEVEL=info migrd --config $W/migrd.conf --host \$(hostname) 2>>$W/migrd-\$(hostname).log </dev/null
+EOT
+)
+for h in h1 h2 h3; do
+	tb_exec "$h" "$m"
+	ok $? "migrd started on $h"
+done
+
+# Each guest's address routed through its host on the other hosts.
+r=$(script routes.sh <<'EOT'
+#!/bin/bash
+case $(hostname) in
+h1|h2) vmig-guest route rs-b 10.77.0.3 --addr 10.78.1.2 ;;
+esac
+case $(hostname) in
+h2|h3) vmig-guest route rs-a 10.77.0.1 --addr 10.78.1.1 ;;
+esac
+EOT
+)
+for h in h1 h2 h3; do
+	tb_exec "$h" "$r" | diag
+done
+
+s=$(script srv.sh <<EOT
+#!/bin/bash
+exec vmig-run --guest rs-b --addr 10.78.1.2 -- rdma_stress -d rxe0 --timeout 600
+EOT
+)
+c=$(script cli.sh <<EOT
+#!/bin/bash
+sleep 8
+exec vmig-run --guest rs-a --addr 10.78.1.1 -- rdma_stress -d rxe0 -t $SECS -q 2 --ops send,write,read,atomic --pause-ms 5 10.78.1.2
+EOT
+)
+tb_exec h3 "$s" > "$W/srv.out" 2>&1 &
+sp=$!
+tb_exec h1 "$c" > "$W/cli.out" 2>&1 &
+cp=$!
+
+# move HOST-FROM GUEST HOST-TO: vmigrate on the source, its status in JSON
+move() {
+	local from=$1 to=$2 rc
+	tb_exec "$from" vmigrate rs-a "$to" > "$W/move-$to.out" 2>&1
+	rc=$?
+	tail -n 3 "$W/move-$to.out" | diag
+	ok $rc "vmigrate rs-a $to (from $from) completed"
+	tb_exec "$from" vmigrate --json status rs-a > "$W/status-$to.json" 2>&1
+	grep -E '"(status|downtime-ms|total-time-ms|setup|suspend|teardown|dump|transfer|restore|reconnect|resume)"' \
+		"$W/status-$to.json" | tr -d ' \n' | diag
+	echo | diag
+	for p in setup suspend teardown dump transfer restore reconnect resume downtime-ms; do
+		grep -q "\"$p\"" "$W/status-$to.json" || { echo "no $p" | diag; return 1; }
+	done
+}
+up=0
+for i in $(seq 120); do
+	tb_exec h1 vmigrate list 2>/dev/null | grep -q '^rs-a ' && { up=1; break; }
+	sleep 1
+done
+ok $((1 - up)) "guest rs-a registered with migrd on h1"
+sleep 10
+move h1 h2
+ok $? "query-migrate reports every phase and the downtime (h1 -> h2)"
+sleep 10
+move h2 h1
+ok $? "query-migrate reports every phase and the downtime (h2 -> h1)"
+
+# vmig-run on h1 returned when its guest was checkpointed away; the guest
+# ends back on h1: its log there has the verdict when rdma_stress exits
+wait $cp
+wait $sp
+src=$?
+crc=1
+for i in $(seq $((SECS + 300))); do
+	if tb_exec h1 cat /run/vmig/guests/rs-a.log > "$W/rs-a.log" 2>&1 &&
+	   grep -q "rdma_stress: sent=" "$W/rs-a.log"; then
+		grep -q "result=ok" "$W/rs-a.log" && crc=0
+		break
+	fi
+	sleep 2
+done
+tb_exec h3 cat /run/vmig/guests/rs-b.log > "$W/rs-b.log" 2>&1
+grep -h "rdma_stress: sent=" "$W/rs-a.log" "$W/rs-b.log" | diag
+ok $((crc | src)) "both ends finished (client verdict $crc, server rc $src)"
+grep -q "result=ok" "$W/rs-a.log" && grep -q "result=ok" "$W/rs-b.log"
+ok $? "rdma_stress: zero lost, duplicated, reordered or corrupted messages"
+[ $((crc | src)) = 0 ] || { tail -n 20 "$W/rs-a.log" | diag; tail -n 20 "$W/rs-b.log" | diag;
+	tail -n 30 "$W/migrd-h1.log" | diag; tail -n 30 "$W/migrd-h2.log" | diag; }
+for h in h1 h2 h3; do tb_exec "$h" pkill -x migrd; done
+t_done
