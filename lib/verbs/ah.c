@@ -21,6 +21,19 @@ int vmig_ah_create_real(struct vmig_ah *ah)
 	return ah->real ? 0 : -errno;
 }
 
+/* shim.lock held: the GID index the AHs of ctx's port send from, which
+ * the datagrams of its UD QPs carry as their source GID; -1: no AH. */
+int vmig_ah_sgid_index(struct vmig_ctx *ctx, uint8_t port)
+{
+	struct vmig_ah *ah;
+
+	vmig_list_for_each(ah, &vmig_shim.ahs, struct vmig_ah, link)
+		if (ah->pd->ctx == ctx && ah->attr.is_global &&
+		    (ah->attr.port_num ? ah->attr.port_num : 1) == port)
+			return ah->attr.grh.sgid_index;
+	return -1;
+}
+
 /*
  * shim.lock held, every UD QP held (suspended): AHs whose destination
  * moved to another GID get a new real AH. A peer's move changes its GID

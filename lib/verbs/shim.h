@@ -364,8 +364,6 @@ void vmig_quiesce_qp(struct vmig_qp *qp, uint32_t bit);
 void vmig_quiesce_cq(struct vmig_cq *cq, uint32_t bit);
 int vmig_cq_buffer(struct vmig_cq *cq, const struct ibv_wc *wc);
 int vmig_cq_drain(struct vmig_cq *cq);
-/* doorbell.c: rings a QP's send doorbell through ioctl */
-int vmig_doorbell(struct ibv_qp *real);
 
 /* wr_id of the shim's drain marker (filtered from the application's CQ) */
 #define VMIG_DRAIN_MARKER 0x766d69676472616eull
@@ -395,6 +393,7 @@ int vmig_mr_create_real(struct vmig_mr *mr);
 int vmig_srq_create_real(struct vmig_srq *srq);
 int vmig_ah_create_real(struct vmig_ah *ah);
 void vmig_ah_repoint(void);
+int vmig_ah_sgid_index(struct vmig_ctx *ctx, uint8_t port);
 
 /* ud.c: UD translation (remote QPN of sends; src_qp and GRH of receives) */
 uint32_t vmig_ud_remote_qpn(const struct vmig_ah *ah, uint32_t vqpn);

@@ -27,6 +27,13 @@ static void qp_local_gid(struct vmig_qp *qp, union ibv_gid *virt,
 	int idx = qp->attr.ah_attr.grh.sgid_index, i;
 	uint8_t port = qp->attr.port_num ? qp->attr.port_num : 1;
 
+	/* a UD QP has no AV: its datagrams carry its AHs' source GID, which
+	 * its peers know it by (ud.c) */
+	if (qp->init.qp_type == IBV_QPT_UD) {
+		i = vmig_ah_sgid_index(qp->ctx, port);
+		if (i >= 0)
+			idx = i;
+	}
 	memset(virt, 0, sizeof(*virt));
 	memset(phys, 0, sizeof(*phys));
 	for (i = 0; i < qp->ctx->ngids; i++)
