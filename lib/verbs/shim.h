@@ -364,6 +364,8 @@ void vmig_quiesce_qp(struct vmig_qp *qp, uint32_t bit);
 void vmig_quiesce_cq(struct vmig_cq *cq, uint32_t bit);
 int vmig_cq_buffer(struct vmig_cq *cq, const struct ibv_wc *wc);
 int vmig_cq_drain(struct vmig_cq *cq);
+/* doorbell.c: rings a QP's send doorbell through ioctl */
+int vmig_doorbell(struct ibv_qp *real);
 
 /* wr_id of the shim's drain marker (filtered from the application's CQ) */
 #define VMIG_DRAIN_MARKER 0x766d69676472616eull
