@@ -1,12 +1,18 @@
 #!/bin/sh
 # migrd's exec backend for process guests: CRIU through vmig-guest.
-#   backend-criu.sh dump GUEST DIR      checkpoint the guest into DIR
+#   backend-criu.sh pre-dump GUEST DIR [PARENT]
+#                                       a pre-copy round into DIR while the
+#                                       guest (and its RDMA) runs; PARENT is
+#                                       the previous round, relative to DIR
+#   backend-criu.sh dump GUEST DIR [PARENT]
+#                                       checkpoint the guest into DIR
 #   backend-criu.sh restore GUEST DIR   restore it from DIR on this host
 #   backend-criu.sh moved GUEST ADDR    it runs on host ADDR now: route there
 # migrd sets VMIG_RUN_DIR and VMIG_HOST. The last line of output is the
 # error migrd reports when this fails.
 set -eu
-[ $# -eq 3 ] || { echo "usage: $0 dump|restore GUEST DIR | moved GUEST ADDR" >&2; exit 2; }
+[ $# -eq 3 ] || { [ $# -eq 4 ] && { [ "$1" = dump ] || [ "$1" = pre-dump ]; }; } ||
+	{ echo "usage: $0 pre-dump|dump GUEST DIR [PARENT] | restore GUEST DIR | moved GUEST ADDR" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
 vg=
 for c in "$here/../tools/vmig-guest" "$here/vmig-guest" "$(command -v vmig-guest || true)"; do
@@ -14,7 +20,8 @@ for c in "$here/../tools/vmig-guest" "$here/vmig-guest" "$(command -v vmig-guest
 done
 [ -n "$vg" ] || { echo "vmig-guest not found" >&2; exit 127; }
 case $1 in
-dump) exec "$vg" checkpoint "$2" "$3" ;;
+pre-dump) exec "$vg" pre-dump "$2" "$3" ${4:+--parent "$4"} ;;
+dump) exec "$vg" checkpoint "$2" "$3" ${4:+--parent "$4"} ;;
 restore) exec "$vg" restore "$2" "$3" ;;
 moved) exec "$vg" route "$2" "$3" ;;
 *) echo "unknown operation $1" >&2; exit 2 ;;

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * Backends: "none" (no guest can move; the API says so) and "exec", which
- * runs `backend_exec dump|restore GUEST DIR` and `backend_exec moved GUEST
- * ADDR` with VMIG_RUN_DIR and VMIG_HOST set. migrd/backend-criu.sh is the exec program for process
+ * runs `backend_exec pre-dump|dump GUEST DIR [PARENT]`, `backend_exec
+ * restore GUEST DIR` and `backend_exec moved GUEST ADDR` with VMIG_RUN_DIR
+ * and VMIG_HOST set. migrd/backend-criu.sh is the exec program for process
  * guests (vmig-guest, i.e. CRIU 3.17 through its swrk RPC).
  */
 #include <errno.h>
@@ -30,6 +31,13 @@ static int no_op(const struct migrd_config *cfg, const char *guest,
 	return -EOPNOTSUPP;
 }
 
+static int no_dump(const struct migrd_config *cfg, const char *guest,
+		   const char *dir, const char *parent, char *err,
+		   size_t err_len)
+{
+	return no_op(cfg, guest, dir, err, err_len);
+}
+
 static int nothing_to_route(const struct migrd_config *cfg,
 			    const char *guest, const char *addr, char *err,
 			    size_t err_len)
@@ -39,7 +47,8 @@ static int nothing_to_route(const struct migrd_config *cfg,
 
 static const struct migrd_backend_ops backend_none = {
 	.name = "none",
-	.dump = no_op,
+	.pre_dump = no_dump,
+	.dump = no_dump,
 	.restore = no_op,
 	.moved = nothing_to_route,
 };
@@ -54,8 +63,8 @@ static uint64_t now_ms(void)
 
 /* Runs the program with a bound; its last line of stderr is the error. */
 static int run_exec(const struct migrd_config *cfg, const char *op,
-		    const char *guest, const char *dir, char *err,
-		    size_t err_len)
+		    const char *guest, const char *dir, const char *parent,
+		    char *err, size_t err_len)
 {
 	uint64_t deadline = now_ms() + cfg->restore_timeout_ms;
 	char out[4096];
@@ -79,7 +88,7 @@ static int run_exec(const struct migrd_config *cfg, const char *op,
 		setenv("VMIG_HOST", cfg->host, 1);
 		signal(SIGPIPE, SIG_DFL);
 		execl(cfg->backend_exec, cfg->backend_exec, op, guest, dir,
-		      (char *)NULL);
+		      parent, (char *)NULL);
 		fprintf(stderr, "cannot run %s: %m\n", cfg->backend_exec);
 		_exit(127);
 	}
@@ -133,26 +142,35 @@ static int run_exec(const struct migrd_config *cfg, const char *op,
 	return 0;
 }
 
-static int exec_dump(const struct migrd_config *cfg, const char *guest,
-		     const char *dir, char *err, size_t err_len)
+static int exec_pre_dump(const struct migrd_config *cfg, const char *guest,
+			 const char *dir, const char *parent, char *err,
+			 size_t err_len)
 {
-	return run_exec(cfg, "dump", guest, dir, err, err_len);
+	return run_exec(cfg, "pre-dump", guest, dir, parent, err, err_len);
+}
+
+static int exec_dump(const struct migrd_config *cfg, const char *guest,
+		     const char *dir, const char *parent, char *err,
+		     size_t err_len)
+{
+	return run_exec(cfg, "dump", guest, dir, parent, err, err_len);
 }
 
 static int exec_restore(const struct migrd_config *cfg, const char *guest,
 			const char *dir, char *err, size_t err_len)
 {
-	return run_exec(cfg, "restore", guest, dir, err, err_len);
+	return run_exec(cfg, "restore", guest, dir, NULL, err, err_len);
 }
 
 static int exec_moved(const struct migrd_config *cfg, const char *guest,
 		      const char *addr, char *err, size_t err_len)
 {
-	return run_exec(cfg, "moved", guest, addr, err, err_len);
+	return run_exec(cfg, "moved", guest, addr, NULL, err, err_len);
 }
 
 static const struct migrd_backend_ops backend_exec = {
 	.name = "exec",
+	.pre_dump = exec_pre_dump,
 	.dump = exec_dump,
 	.restore = exec_restore,
 	.moved = exec_moved,

@@ -16,10 +16,18 @@ struct migrd_config;
 
 struct migrd_backend_ops {
 	const char *name;
-	/* Final checkpoint of guest into dir (exists, empty); the guest's
-	 * processes stop here. */
+	/* A pre-copy round: guest's memory into dir (exists, empty) while it keeps running, RDMA included; parent, if not
+	 * NULL, is the previous round's directory relative to dir, and only
+	 * what changed since goes in. */
+	int (*pre_dump)(const struct migrd_config *cfg, const char *guest,
+			const char *dir, const char *parent, char *err,
+			size_t err_len);
+	/* Final checkpoint of guest into dir (exists; parent as for
+	 * pre_dump: restoring dir then needs that chain beside it); the
+	 * guest's processes stop here. */
 	int (*dump)(const struct migrd_config *cfg, const char *guest,
-		    const char *dir, char *err, size_t err_len);
+		    const char *dir, const char *parent, char *err,
+		    size_t err_len);
 	/* Runs guest from the checkpoint in dir on this host. */
 	int (*restore)(const struct migrd_config *cfg, const char *guest,
 		       const char *dir, char *err, size_t err_len);

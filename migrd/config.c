@@ -50,6 +50,8 @@ void migrd_config_init(struct migrd_config *cfg)
 	snprintf(cfg->backend, sizeof(cfg->backend), "none");
 	cfg->drain_timeout_ms = 10000;
 	cfg->restore_timeout_ms = 60000;
+	cfg->precopy_rounds = 2;
+	cfg->precopy_stop_bytes = 1 << 20;
 }
 
 bool migrd_name_valid(const char *name)
@@ -204,6 +206,18 @@ static int parse_line(struct migrd_config *cfg, char *key, char *val,
 			cfg->drain_timeout_ms = (unsigned int)x;
 		else
 			cfg->restore_timeout_ms = (unsigned int)x;
+	} else if (!strcmp(key, "precopy_rounds")) {
+		if (parse_uint(val, 0, MIGRD_PRECOPY_MAX, &x))
+			return fail(err, err_len,
+				    "line %d: precopy_rounds must be 0..%d",
+				    lineno, MIGRD_PRECOPY_MAX);
+		cfg->precopy_rounds = (unsigned int)x;
+	} else if (!strcmp(key, "precopy_stop_bytes")) {
+		if (parse_uint(val, 0, ULONG_MAX, &x))
+			return fail(err, err_len,
+				    "line %d: bad precopy_stop_bytes '%s'",
+				    lineno, val);
+		cfg->precopy_stop_bytes = x;
 	} else if (!strcmp(key, "backend")) {
 		if (strcmp(val, "none") && strcmp(val, "exec"))
 			return fail(err, err_len,

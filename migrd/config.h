@@ -19,6 +19,8 @@
  *   image_dir = /run/vmig/images checkpoints, outgoing and incoming
  *   drain_timeout_ms = 10000     bound on a suspend (drain) of the shims
  *   restore_timeout_ms = 60000   bound on a dump, restore, re-registration
+ *   precopy_rounds = 2           pre-dump rounds while RDMA runs (0: none)
+ *   precopy_stop_bytes = 1048576 no further round after one this small
  *   http_listen = 127.0.0.1:7480 the JSON API over HTTP (default: off)
  *   http_token_file = /etc/vmig/api.token  its bearer token (required)
  *
@@ -39,6 +41,7 @@
 #define MIGRD_DEFAULT_RUN_DIR "/run/vmig"
 #define MIGRD_KEY_MIN 16
 #define MIGRD_KEY_MAX 4096
+#define MIGRD_PRECOPY_MAX 16	/* pre-dump rounds */
 
 struct migrd_host {
 	char name[MIGRD_NAME_MAX];
@@ -61,6 +64,8 @@ struct migrd_config {
 	char image_dir[MIGRD_PATH_MAX];
 	unsigned int drain_timeout_ms;
 	unsigned int restore_timeout_ms;
+	unsigned int precopy_rounds;
+	uint64_t precopy_stop_bytes;
 	char http_addr[MIGRD_ADDR_MAX];	/* empty: no HTTP API */
 	uint16_t http_port;
 	char http_token_file[MIGRD_PATH_MAX];

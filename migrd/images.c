@@ -89,6 +89,48 @@ bool migrd_images_name_valid(const char *rel)
 	return true;
 }
 
+bool migrd_images_link_valid(const char *rel, const char *target)
+{
+	const char *p;
+	int depth = 0;
+
+	if (!migrd_images_name_valid(rel) || !*target || target[0] == '/' ||
+	    strlen(target) > 200)
+		return false;
+	for (p = rel; (p = strchr(p, '/')); p++)
+		depth++;	/* the link's own directory */
+	for (p = target; *p;) {
+		const char *c = strchr(p, '/');
+		size_t n = c ? (size_t)(c - p) : strlen(p);
+		char comp[256];
+
+		if (n == 0 || n >= sizeof(comp))
+			return false;
+		memcpy(comp, p, n);
+		comp[n] = '\0';
+		if (!strcmp(comp, "..")) {
+			if (--depth < 0)
+				return false;	/* above the top */
+		} else if (!migrd_images_name_valid(comp) ||
+			   ++depth > MAX_DEPTH) {
+			return false;
+		}
+		p += n;
+		if (*p == '/' && !*++p)
+			return false;	/* trailing slash */
+	}
+	return true;
+}
+
+/* "pre-N": a pre-copy round's directory */
+static bool round_name(const char *name)
+{
+	size_t n = strlen(MIGRD_ROUND_PREFIX);
+
+	return !strncmp(name, MIGRD_ROUND_PREFIX, n) && name[n] &&
+	       strspn(name + n, "0123456789") == strlen(name + n);
+}
+
 /* ---------------------------------------------------------------- sending */
 
 /* Chunks in flight before waiting for the first reply: the link, not
@@ -98,6 +140,7 @@ bool migrd_images_name_valid(const char *rel)
 struct sender {
 	struct migrd_sess *sess;
 	const char *guest, *src_host;
+	bool skip_rounds;	/* top level: the rounds went before */
 	uint64_t bytes;		/* acknowledged by the destination */
 	void (*progress)(void *arg, uint64_t sent);
 	void *arg;
@@ -210,6 +253,51 @@ static int send_file(struct sender *s, const char *path, const char *rel,
 	return ret;
 }
 
+/* A link is one record: its target, no data. */
+static int send_link(struct sender *s, const char *path, const char *rel)
+{
+	Vmig__CtlMsg m = VMIG__CTL_MSG__INIT;
+	Vmig__MigXfer x = VMIG__MIG_XFER__INIT;
+	char target[256];
+	ssize_t n = readlink(path, target, sizeof(target) - 1);
+	int ret;
+
+	if (n < 0) {
+		snprintf(s->err, s->err_len, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	target[n] = '\0';
+	if (!migrd_images_link_valid(rel, target)) {
+		snprintf(s->err, s->err_len,
+			 "checkpoint link '%s' -> '%s' leaves the checkpoint",
+			 rel, target);
+		return -EINVAL;
+	}
+	if (s->inflight == WINDOW) {
+		ret = collect_one(s);
+		if (ret)
+			return ret;
+	}
+	m.has_type = 1;
+	m.type = VMIG__CTL_TYPE__CTL_MIG_FILE;
+	m.mig = &x;
+	x.guest = (char *)s->guest;
+	x.src_host = (char *)s->src_host;
+	x.file = (char *)rel;
+	x.link = target;
+	x.has_offset = x.has_eof = 1;
+	x.eof = 1;
+	ret = migrd_sess_send(s->sess, &m);
+	if (ret) {
+		snprintf(s->err, s->err_len, "sending %s: %s", rel,
+			 strerror(-ret));
+		return ret;
+	}
+	s->lens[(s->head + s->inflight) % WINDOW] = 0;
+	s->inflight++;
+	return 0;
+}
+
 static int send_tree(struct sender *s, const char *dir, const char *rel,
 		     int depth)
 {
@@ -228,7 +316,8 @@ static int send_tree(struct sender *s, const char *dir, const char *rel,
 		char path[PATH_MAX], r[256];
 		struct stat st;
 
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+		    (s->skip_rounds && depth == 0 && round_name(e->d_name)))
 			continue;
 		if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >=
 			    (int)sizeof(path) ||
@@ -245,8 +334,10 @@ static int send_tree(struct sender *s, const char *dir, const char *rel,
 			ret = send_tree(s, path, r, depth + 1);
 		} else if (S_ISREG(st.st_mode)) {
 			ret = send_file(s, path, r, st.st_mode);
+		} else if (S_ISLNK(st.st_mode)) {
+			ret = send_link(s, path, r);
 		}
-		/* sockets, links, devices: not part of a checkpoint */
+		/* sockets, devices: not part of a checkpoint */
 	}
 	closedir(dp);
 	return ret;
@@ -277,22 +368,31 @@ uint64_t migrd_images_size(const char *dir)
 }
 
 int migrd_images_send(struct migrd_sess *sess, const char *dir,
-		      const char *guest,
+		      const char *sub, const char *guest,
 		      const char *src_host, uint64_t *bytes,
 		      void (*progress)(void *arg, uint64_t sent), void *arg,
 		      char *err, size_t err_len)
 {
 	struct sender s = {
 		.sess = sess, .guest = guest, .src_host = src_host,
+		.skip_rounds = sub == NULL,
 		.progress = progress, .arg = arg,
 		.err = err, .err_len = err_len,
 	};
+	char top[PATH_MAX];
 	int ret;
 
+	*bytes = 0;
+	if (sub && (!migrd_images_name_valid(sub) ||
+		    snprintf(top, sizeof(top), "%s/%s", dir, sub) >=
+			    (int)sizeof(top))) {
+		snprintf(err, err_len, "bad checkpoint subdirectory '%s'", sub);
+		return -EINVAL;
+	}
 	s.buf = malloc(MIGRD_CHUNK);
 	if (!s.buf)
 		return -ENOMEM;
-	ret = send_tree(&s, dir, "", 0);
+	ret = send_tree(&s, sub ? top : dir, sub ? sub : "", sub ? 1 : 0);
 	if (ret)
 		collect_all(&s);	/* keep the first error */
 	else
@@ -346,6 +446,20 @@ static Vmig__CtlMsg *recv_file(struct migrd *d, const Vmig__CtlMsg *m,
 		    (int)sizeof(path))
 		return migrd_msg_error(m->seq, VMIG__ERR_CLASS__ERR_GENERIC,
 				       errno, "cannot create %s", x->file);
+	if (x->link) {
+		/* CRIU's parent link: it must lead into the tree */
+		if (!migrd_images_link_valid(x->file, x->link) || x->data.len)
+			return migrd_msg_error(m->seq,
+					       VMIG__ERR_CLASS__ERR_BAD_REQUEST,
+					       0, "bad link %s", x->file);
+		if ((unlink(path) < 0 && errno != ENOENT) ||
+		    symlink(x->link, path) < 0)
+			return migrd_msg_error(m->seq,
+					       VMIG__ERR_CLASS__ERR_GENERIC,
+					       errno, "%s: %s", x->file,
+					       strerror(errno));
+		return migrd_msg_new(VMIG__CTL_TYPE__CTL_OK, m->seq);
+	}
 	if (x->offset == 0)
 		flags |= O_TRUNC;
 	fd = open(path, flags, x->has_mode ? (x->mode & 0700) | 0600 : 0600);

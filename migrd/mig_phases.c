@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,7 +54,9 @@ struct mig_run {
 	struct mig_peer *peers;
 	size_t n_peers;
 	uint32_t processes;
-	char out_dir[PATH_MAX];
+	char out_dir[PATH_MAX];		/* final dump; pre-copy rounds in it */
+	unsigned int rounds;		/* pre-copy rounds shipped */
+	uint64_t round_bytes;		/* their images, all rounds */
 	struct migrd_sess dest_s;	/* session with the destination */
 	bool self_suspended, torn, dumped, prepared, on_dest;
 	bool process_guest;		/* vmig-guest's: has an address */
@@ -303,7 +306,8 @@ static int phase_setup(struct mig_run *r)
 		r->processes, r->n_peers);
 
 	if (r->be->dump == NULL || !strcmp(r->be->name, "none")) {
-		r->be->dump(&d->cfg, r->m->guest, "", r->err, sizeof(r->err));
+		r->be->dump(&d->cfg, r->m->guest, "", NULL, r->err,
+			    sizeof(r->err));
 		return -EOPNOTSUPP;
 	}
 	/* the destination takes the guest, or nothing starts */
@@ -380,6 +384,9 @@ static int phase_teardown(struct mig_run *r)
 	simple(&m, VMIG__CTL_TYPE__CTL_TEARDOWN);
 	/* CRIU dumps next: the shims let go of their connections */
 	td.has_release_channels = td.release_channels = 1;
+	/* the rounds hold pages the HCA wrote since, not soft-dirty */
+	td.has_dirty_mrs = 1;
+	td.dirty_mrs = r->rounds > 0;
 	m.teardown = &td;
 	r->torn = true;
 	return fwd(r, NULL, r->m->guest, 0, &m,
@@ -504,17 +511,28 @@ out:
 
 /* ------------------------------------------------------- checkpoint, move */
 
-static int phase_dump(struct mig_run *r)
+/* out_dir, fresh: the pre-copy rounds and the final dump go in it. */
+static int out_dir_make(struct mig_run *r)
 {
 	int ret = migrd_images_fresh_dir(r->d, "out", r->m->guest, r->out_dir,
 					 sizeof(r->out_dir));
 
-	if (ret) {
+	if (ret)
 		seterr(r, "%s: %s", r->out_dir, strerror(-ret));
+	return ret;
+}
+
+static int phase_dump(struct mig_run *r)
+{
+	char parent[32];
+	int ret = r->out_dir[0] ? 0 : out_dir_make(r);
+
+	if (ret)
 		return ret;
-	}
-	ret = r->be->dump(&r->d->cfg, r->m->guest, r->out_dir, r->err,
-			  sizeof(r->err));
+	/* the last round is the parent: only what changed since is dumped */
+	snprintf(parent, sizeof(parent), MIGRD_ROUND_PREFIX "%u", r->rounds);
+	ret = r->be->dump(&r->d->cfg, r->m->guest, r->out_dir,
+			  r->rounds ? parent : NULL, r->err, sizeof(r->err));
 	if (!ret)
 		r->dumped = true;
 	return ret;
@@ -522,6 +540,7 @@ static int phase_dump(struct mig_run *r)
 
 struct progress {
 	struct mig_run *r;
+	const char *phase;
 	uint64_t base, total;	/* bytes sent before, in this transfer */
 	uint64_t last_us;
 };
@@ -542,7 +561,7 @@ static void on_progress(void *arg, uint64_t sent)
 	p->last_us = now;
 	migrd_api_emit(p->r->d->api, "MIGRATION_PROGRESS",
 		       json_pack("{s:s, s:s, s:I, s:I, s:I}", "guest", m->guest,
-				 "phase", "transfer", "bytes-sent",
+				 "phase", p->phase, "bytes-sent",
 				 (json_int_t)(p->base + sent),
 				 "bytes-remaining",
 				 (json_int_t)(p->total > sent ? p->total - sent : 0),
@@ -550,28 +569,41 @@ static void on_progress(void *arg, uint64_t sent)
 				 (json_int_t)((now - m->start_us) / 1000)));
 }
 
-static int phase_transfer(struct mig_run *r)
+/* Ships out_dir/sub (NULL: the final dump, total bytes of it) to the
+ * destination, counting for query-migrate. */
+static int ship(struct mig_run *r, const char *sub, uint64_t total,
+		const char *phase)
 {
-	struct progress p = { .r = r, .last_us = now_us() };
+	struct progress p = { .r = r, .phase = phase, .total = total,
+			      .last_us = now_us() };
 	char why[400];
 	uint64_t bytes = 0;
 	int ret;
 
-	p.total = migrd_images_size(r->out_dir);
 	pthread_mutex_lock(&r->t->lock);
 	p.base = r->m->bytes_sent;
 	r->m->bytes_remaining = p.total;
 	pthread_mutex_unlock(&r->t->lock);
-	ret = migrd_images_send(&r->dest_s, r->out_dir, r->m->guest,
+	ret = migrd_images_send(&r->dest_s, r->out_dir, sub, r->m->guest,
 				r->d->cfg.host, &bytes, on_progress, &p, why,
 				sizeof(why));
 	if (ret)
-		seterr(r, "transfer to %s: %s", r->dest->name, why);
+		seterr(r, "%s to %s: %s", sub ? sub : "transfer",
+		       r->dest->name, why);
 	pthread_mutex_lock(&r->t->lock);
 	r->m->bytes_sent = p.base + bytes;
 	r->m->bytes_remaining = ret ? r->m->bytes_remaining : 0;
 	pthread_mutex_unlock(&r->t->lock);
 	return ret;
+}
+
+static int phase_transfer(struct mig_run *r)
+{
+	uint64_t all = migrd_images_size(r->out_dir);
+
+	/* the rounds are there already */
+	return ship(r, NULL, all > r->round_bytes ? all - r->round_bytes : 0,
+		    "transfer");
 }
 
 static int phase_restore(struct mig_run *r)
@@ -696,11 +728,59 @@ static int rollback(struct mig_run *r, char *why, size_t why_len)
 
 typedef int (*phase_fn)(struct mig_run *r);
 
+/*
+ * Pre-copy: rounds of the backend's pre-dump while the guest and its RDMA
+ * run, each into out_dir/pre-N with the round before as its parent, and
+ * shipped at once, so the dump after the suspend writes (and the downtime
+ * carries) only what changed since the last round. A round that comes out
+ * small ends them: another would not shrink the dump much. A failure here
+ * has suspended nothing: the rollback only drops the destination's copy.
+ */
 static int phase_precopy(struct mig_run *r)
 {
-	/* CRIU pre-dump cannot yet skip live uverbs mappings (no plugin):
-	 * no rounds, the whole image moves in the dump (docs/design.md) */
-	return 0;
+	const struct migrd_config *cfg = &r->d->cfg;
+	char sub[32], dir[PATH_MAX + 40], parent[40], why[sizeof(r->err)];
+	unsigned int i;
+	uint64_t t0, size;
+	int ret = out_dir_make(r);
+
+	for (i = 1; !ret && i <= cfg->precopy_rounds; i++) {
+		if (migrd_mig_cancel_requested(r->t, r->m))
+			return -ECANCELED;
+		snprintf(sub, sizeof(sub), MIGRD_ROUND_PREFIX "%u", i);
+		snprintf(parent, sizeof(parent), "../" MIGRD_ROUND_PREFIX "%u",
+			 i - 1);
+		snprintf(dir, sizeof(dir), "%s/%s", r->out_dir, sub);
+		if (mkdir(dir, 0700) < 0) {
+			ret = -errno;
+			seterr(r, "%s: %s", dir, strerror(errno));
+			break;
+		}
+		t0 = now_us();
+		ret = r->be->pre_dump(cfg, r->m->guest, dir,
+				      i > 1 ? parent : NULL, why, sizeof(why));
+		if (ret) {
+			seterr(r, "pre-copy round %u: %s", i, why);
+			break;
+		}
+		size = migrd_images_size(dir);
+		ret = ship(r, sub, size, "precopy");
+		if (ret)
+			break;
+		r->rounds = i;
+		r->round_bytes += size;
+		pthread_mutex_lock(&r->t->lock);
+		r->m->precopy_rounds = i;
+		r->m->precopy_bytes += size;
+		r->m->round_bytes[i - 1] = size;
+		pthread_mutex_unlock(&r->t->lock);
+		pr_info("%s: pre-copy round %u: %llu bytes, %llu ms",
+			r->m->guest, i, (unsigned long long)size,
+			(unsigned long long)(now_us() - t0) / 1000);
+		if (size < cfg->precopy_stop_bytes)
+			break;
+	}
+	return ret;
 }
 
 static int phase_reconnect(struct mig_run *r)

@@ -151,6 +151,17 @@ static json_t *mig_json(const struct migrd_mig *m)
 		      "precopy-rounds", (int)m->precopy_rounds,
 		      "downtime-ms", (json_int_t)(m->downtime_us / 1000),
 		      "phase-times-ms", times);
+	if (o) {
+		json_t *rounds = json_array();
+		uint32_t i;
+
+		for (i = 0; i < m->precopy_rounds && i < MIGRD_PRECOPY_MAX; i++)
+			json_array_append_new(rounds,
+				json_integer((json_int_t)m->round_bytes[i]));
+		json_object_set_new(o, "precopy-bytes",
+				    json_integer((json_int_t)m->precopy_bytes));
+		json_object_set_new(o, "precopy-round-bytes", rounds);
+	}
 	if (o && m->reason[0])
 		json_object_set_new(o, "error-desc", json_string(m->reason));
 	if (o && m->state == MIGRD_MIG_FAILED)

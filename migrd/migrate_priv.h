@@ -27,6 +27,8 @@ struct migrd_mig {
 	uint32_t connections;
 	uint64_t bytes_sent, bytes_remaining;
 	uint32_t precopy_rounds;
+	uint64_t precopy_bytes;		/* images of every round */
+	uint64_t round_bytes[MIGRD_PRECOPY_MAX];
 	uint64_t downtime_us;
 };
 

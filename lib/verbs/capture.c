@@ -6,6 +6,8 @@
  * Every completion the application has not polled is drained into the
  * shim's CQ buffers; then every HCA resource is destroyed and the devices
  * closed, so no uverbs fd or mapping is left. The image records it all.
+ * After pre-copy rounds, teardown first writes to every page the HCA may
+ * have written (dirty_mrs below).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -192,6 +194,114 @@ static int count_uverbs(void)
 	return n;
 }
 
+struct span {
+	uintptr_t lo, hi;
+};
+
+static int span_cmp(const void *a, const void *b)
+{
+	const struct span *x = a, *y = b;
+
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* One CPU write to each page of [lo, hi): a locked add of zero changes
+ * no byte, even against an application thread writing the same one. */
+static uint64_t touch(uintptr_t lo, uintptr_t hi, uintptr_t page)
+{
+	uintptr_t p;
+	uint64_t n = 0;
+
+	for (p = lo & ~(page - 1); p < hi; p += page, n++)
+		__atomic_fetch_add((volatile uint8_t *)(p < lo ? lo : p), 0,
+				   __ATOMIC_RELAXED);
+	return n;
+}
+
+/*
+ * DMA writes set no soft-dirty bit (DESIGN.md section 3): what a peer
+ * RDMA-wrote, or a received SEND put, after a pre-copy round took a page
+ * would be restored from that round's stale copy. The QPs are in ERR, so
+ * the HCA writes no more; a CPU write to every page of every MR the HCA
+ * may write marks them for the final dump. Overlapping MRs are merged
+ * (one touch per page), and only what /proc/self/maps shows writable is
+ * touched: an application may unmap a buffer it never deregistered.
+ * Linear in registered writable memory; returns the pages touched.
+ */
+static uint64_t dirty_mrs(struct vmig_req *r)
+{
+	const int writes = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
+			   IBV_ACCESS_REMOTE_ATOMIC;
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	struct span *sp;
+	struct vmig_mr *mr;
+	size_t n = 0, i, j;
+	uint64_t pages = 0;
+	char line[512];
+	FILE *f;
+
+	vmig_list_for_each(mr, &vmig_shim.mrs, struct vmig_mr, link)
+		n++;
+	sp = vmig_arena_alloc(r->arena, (n + 1) * sizeof(*sp));
+	n = 0;
+	vmig_list_for_each(mr, &vmig_shim.mrs, struct vmig_mr, link) {
+		if (!(mr->access & writes) || !mr->ib.length)
+			continue;
+		sp[n].lo = (uintptr_t)mr->ib.addr;
+		sp[n].hi = sp[n].lo + mr->ib.length;
+		n++;
+	}
+	if (!n)
+		return 0;
+	qsort(sp, n, sizeof(*sp), span_cmp);
+	for (i = 0, j = 1; j < n; j++) {
+		if (sp[j].lo <= sp[i].hi) {
+			if (sp[j].hi > sp[i].hi)
+				sp[i].hi = sp[j].hi;
+		} else {
+			sp[++i] = sp[j];
+		}
+	}
+	n = i + 1;
+	f = fopen("/proc/self/maps", "re");
+	if (!f) {
+		pr_perror("dirty MRs: /proc/self/maps");
+		return 0;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		char perms[5];
+
+		if (sscanf(line, "%lx-%lx %4s", &lo, &hi, perms) != 3 ||
+		    perms[1] != 'w')
+			continue;
+		for (i = 0; i < n; i++) {
+			uintptr_t a = sp[i].lo > lo ? sp[i].lo : lo;
+			uintptr_t b = sp[i].hi < hi ? sp[i].hi : hi;
+
+			if (a < b)
+				pages += touch(a, b, page);
+		}
+	}
+	fclose(f);
+	return pages;
+}
+
+/* A negative control for tests: VMIG_NO_DIRTY_MRS=1 in the process's
+ * environment skips the touch that TEARDOWN asked for. */
+static bool dirty_mrs_wanted(const Vmig__Teardown *td)
+{
+	const char *no = getenv("VMIG_NO_DIRTY_MRS");
+
+	if (!td || !td->has_dirty_mrs || !td->dirty_mrs)
+		return false;
+	if (no && !strcmp(no, "1")) {
+		pr_warn("dirty MRs asked for, skipped (VMIG_NO_DIRTY_MRS=1)");
+		return false;
+	}
+	return true;
+}
+
 int vmig_op_teardown(struct vmig_req *r)
 {
 	struct vmig_qp *qp, **qps;
@@ -243,6 +353,17 @@ int vmig_op_teardown(struct vmig_req *r)
 	}
 	t1 = vmig_now_us();
 	vmig_req_time(r, "flush", t1 - t0);
+	if (dirty_mrs_wanted(r->in->teardown)) {
+		uint64_t pages = dirty_mrs(r);
+
+		t0 = t1;
+		t1 = vmig_now_us();
+		pr_info("%llu pages of writable MRs dirtied in %llu us",
+			(unsigned long long)pages,
+			(unsigned long long)(t1 - t0));
+		vmig_req_time(r, "dirty-mrs", t1 - t0);
+		vmig_req_time(r, "dirty-pages", pages);
+	}
 
 	vmig_list_for_each(ah, &vmig_shim.ahs, struct vmig_ah, link) {
 		vmig_real.destroy_ah(ah->real);
