@@ -40,6 +40,8 @@ static void test_good(void)
 		     "run_dir = /tmp/vmig\n"
 		     "key_file = /etc/vmig/cluster.key\n"
 		     "forward_timeout_ms = 3000\n"
+		     "precopy_rounds = 0\n"
+		     "precopy_stop_bytes = 65536\n"
 		     "\n"
 		     "peer.h1 = 10.77.0.1\n"
 		     "peer.h2 = 10.77.0.2:7500\n"
@@ -56,6 +58,8 @@ static void test_good(void)
 	is_str(cfg.key_file, "/etc/vmig/cluster.key", "key_file");
 	is_int(cfg.forward_timeout_ms, 3000, "forward_timeout_ms");
 	is_int(cfg.connect_timeout_ms, 2000, "connect_timeout_ms default");
+	is_int(cfg.precopy_rounds, 0, "precopy_rounds = 0 (pre-copy off)");
+	is_int((int)cfg.precopy_stop_bytes, 65536, "precopy_stop_bytes");
 	is_int(cfg.n_hosts, 5, "five peers");
 	h = migrd_config_find_host(&cfg, "h2");
 	ok(h && !strcmp(h->addr, "10.77.0.2") && h->port == 7500,
@@ -75,6 +79,9 @@ static void test_good(void)
 	ok(migrd_config_check(&cfg, err, sizeof(err)) < 0 &&
 	   strstr(err, "key_file"), "check wants a key file");
 	is_int(cfg.port, MIGRD_DEFAULT_PORT, "default port");
+	is_int(cfg.precopy_rounds, 2, "default: 2 pre-copy rounds");
+	is_int((int)cfg.precopy_stop_bytes, 1 << 20,
+	       "default: a round under 1 MiB ends pre-copy");
 }
 
 static void test_bad(void)
@@ -95,6 +102,9 @@ static void test_bad(void)
 	bad("forward_timeout_ms = 5\n", "forward_timeout_ms must be");
 	bad("connect_timeout_ms = 99999999999999999999\n",
 	    "connect_timeout_ms must be");
+	bad("precopy_rounds = 17\n", "precopy_rounds must be 0..16");
+	bad("precopy_rounds = two\n", "precopy_rounds must be");
+	bad("precopy_stop_bytes = -1\n", "bad precopy_stop_bytes");
 	bad("peer.h1 = 1.2.3.4\npeer.h1 = 1.2.3.5\n", "listed twice");
 	bad("peer. = 1.2.3.4\n", "bad peer name");
 	bad("peer.h1 = 1.2.3.4:0\n", "bad peer address");

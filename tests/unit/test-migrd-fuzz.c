@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "images.h"
 #include "json.h"
 #include "migrate.h"
 #include "migrd.h"
@@ -272,9 +273,39 @@ static void fuzz_socket(const char *bin)
 		printf("# cleanup failed\n");
 }
 
+/* Checkpoint links a source may send (CRIU's parent links between
+ * pre-copy rounds): inside the tree only. */
+static void link_names(void)
+{
+	static const struct {
+		const char *rel, *target;
+		bool ok;
+	} t[] = {
+		{ "parent", "pre-2", true },
+		{ "pre-2/parent", "../pre-1", true },
+		{ "a/b/parent", "../../pre-1/x", true },
+		{ "parent", "../in-other", false },	/* above the top */
+		{ "pre-2/parent", "../../etc", false },
+		{ "parent", "/etc", false },
+		{ "parent", "", false },
+		{ "parent", ".", false },
+		{ "parent", "pre-1/", false },
+		{ "parent", "pre-1//x", false },
+		{ "parent", "a b", false },
+		{ "../parent", "pre-1", false },	/* the name itself */
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		ok(migrd_images_link_valid(t[i].rel, t[i].target) == t[i].ok,
+		   "link %s -> '%s' %s", t[i].rel, t[i].target,
+		   t[i].ok ? "accepted" : "refused");
+}
+
 int main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN);
+	link_names();
 	fuzz_api();
 	if (argc > 1)
 		fuzz_socket(argv[1]);

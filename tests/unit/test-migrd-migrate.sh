@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # A whole migration on loopback (TAP): two migrd with the exec backend,
-# a stand-in shim (migrd-probe) as the guest, a test backend that "dumps"
-# by stopping it and writing a checkpoint (several MiB, a subdirectory),
-# and "restores" by checking the files and starting it again. Checks: the
-# guest moves and shows up on the destination; the checkpoint arrives
-# intact; a restore failing on the destination rolls back to the source;
+# a stand-in shim (migrd-probe) as the guest, a test backend that
+# "pre-dumps" rounds (2 MB, then 200 kB, each linked to its parent as CRIU
+# does), "dumps" by stopping it and writing a checkpoint (several MiB, a
+# subdirectory) with the last round as parent, and "restores" by checking
+# the files and the whole chain and starting it again. Checks: the guest
+# moves and shows up on the destination; the checkpoint and its pre-copy
+# rounds arrive intact (the rounds stop early once one is small); a failed
+# pre-copy round fails the migration with the guest running on the source
+# and nothing left on the destination; a restore failing on the
+# destination rolls back to the source;
 # a destination without migrd fails in setup and changes nothing; cancel
 # during the dump rolls back; bad requests leave both daemons serving.
 # Usage: test-migrd-migrate.sh MIGRD VMIGRATE PROBE
@@ -35,12 +40,26 @@ chmod 600 "$T/key"
 echo "test-token-0123456789abcdef" >"$T/token"
 chmod 600 "$T/token"
 
-# The test backend. migrd runs it as: backend dump|restore GUEST DIR.
+# The test backend. migrd runs it as: backend pre-dump|dump GUEST DIR
+# [PARENT], backend restore GUEST DIR.
 cat >"$T/backend" <<'SH'
 #!/bin/sh
 set -eu
-op=$1 guest=$2 dir=$3
+op=$1 guest=$2 dir=$3 parent=${4:-}
+if [ -n "$parent" ]; then
+	[ -f "$dir/$parent/inventory" ] || { echo "parent $parent of $dir holds nothing"; exit 1; }
+	ln -s "$parent" "$dir/parent"
+fi
 case $op in
+pre-dump)
+	[ -d "$dir" ] && [ -z "$(ls -A "$dir" | grep -v '^parent$')" ] || { echo "$dir: not an empty directory"; exit 1; }
+	case $guest in prefail*) [ -n "$parent" ] && { echo "CRIU pre-dump says no"; exit 1; } ;; esac
+	[ -f "$VMIG_RUN_DIR/probe-$guest.pid" ] || case $guest in plain*) ;; *) echo "no process for $guest"; exit 1 ;; esac
+	echo "$guest round from $VMIG_HOST" >"$dir/inventory"
+	head -c "$([ -n "$parent" ] && echo 200000 || echo 2000000)" /dev/urandom >"$dir/pages.img"
+	(cd "$dir" && sha256sum inventory pages.img >sums)
+	echo "$guest ${parent:-first}" >>"$VMIG_RUN_DIR/pre-dumps.log"
+	;;
 dump)
 	pidf=$VMIG_RUN_DIR/probe-$guest.pid
 	case $guest in
@@ -61,6 +80,14 @@ restore)
 	case $guest in fail*) [ "$VMIG_HOST" = hB ] && { echo "CRIU says no on $VMIG_HOST"; exit 1; } ;; esac
 	(cd "$dir" && sha256sum -c --quiet "SUMS/sums-$guest") ||
 		{ echo "checkpoint damaged"; exit 1; }
+	# the pre-copy chain, through the parent links as CRIU follows them
+	d=$dir rounds=0
+	while [ -L "$d/parent" ]; do
+		d=$d/$(readlink "$d/parent")
+		(cd "$d" && sha256sum -c --quiet sums) || { echo "round $d damaged"; exit 1; }
+		rounds=$((rounds + 1))
+	done
+	echo "$guest restored with $rounds rounds" >>"$VMIG_RUN_DIR/chain.log"
 	case $guest in
 	plain*)
 		mkdir -p "$VMIG_RUN_DIR/guests"
@@ -95,6 +122,7 @@ backend_exec = $T/backend
 forward_timeout_ms = 3000
 drain_timeout_ms = 3000
 restore_timeout_ms = 10000
+$([ $h = A ] && echo "precopy_rounds = 3")
 peer.hA = 127.0.0.1:$PA
 peer.hB = 127.0.0.1:$PB
 peer.hC = 127.0.0.1:1
@@ -191,6 +219,48 @@ pr = [e["data"] for e in ev if e["event"] == "MIGRATION_PROGRESS"]
 assert pr and pr[-1]["bytes-remaining"] == 0 and pr[-1]["bytes-sent"] > 3000000, pr
 assert all("timestamp" in e for e in ev)
 ' "$T/events"
+
+check "pre-copy: 2 rounds (3 allowed, the second one small ends them)" python3 -c '
+import json, sys
+m = json.loads(sys.argv[1])
+assert m["precopy-rounds"] == 2, m
+rb = m["precopy-round-bytes"]
+print("# precopy-round-bytes", rb, "precopy-bytes", m["precopy-bytes"])
+assert len(rb) == 2 and rb[0] > 2000000 and 200000 < rb[1] < 300000, rb
+assert m["precopy-bytes"] == sum(rb)
+assert m["bytes-sent"] > 3000000 + sum(rb), m["bytes-sent"]
+' "$j"
+check "hB restored web1 from the final dump with both rounds behind it" \
+	grep -q "web1 restored with 2 rounds" "$T/hB/run/chain.log"
+check "rounds: the first without parent, the second on the first" \
+	bash -c "grep -q '^web1 first' '$T/hA/run/pre-dumps.log' && grep -q '^web1 ../pre-1' '$T/hA/run/pre-dumps.log'"
+check "events: MIGRATION_PROGRESS during the pre-copy too" python3 -c '
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]
+pr = [e["data"] for e in ev if e["event"] == "MIGRATION_PROGRESS" and e["data"]["phase"] == "precopy"]
+assert pr and pr[-1]["bytes-remaining"] == 0, pr
+' "$T/events"
+
+# a pre-copy round fails: nothing was suspended, the guest runs on
+check "guest prefail1 starts on hA" start_guest A prefail1
+out=$($A prefail1 hB 2>&1)
+rc=$?
+echo "$out" | sed 's/^/# /'
+check "pre-dump failing in round 2: exit 1" [ $rc -eq 1 ]
+check "... the reason names the round and the guest runs on the source" \
+	grep -q "pre-copy round 2: .*CRIU pre-dump says no.*runs on the source" <<<"$out"
+j=$($A --json status prefail1)
+check "failed-phase is precopy, 1 round counted, no downtime" python3 -c '
+import json, sys
+m = json.loads(sys.argv[1])
+assert m["failed-phase"] == "precopy" and m["precopy-rounds"] == 1, m
+assert m["downtime-ms"] == 0, m
+' "$j"
+check "prefail1 runs on hA, its process never stopped" \
+	bash -c "$A list | grep -q '^prefail1 ' && kill -0 \$(cat '$T/hA/run/probe-prefail1.pid')"
+check "hB dropped the round it had received" \
+	bash -c "[ ! -e '$T/hB/images/in-prefail1' ] && grep -q 'incoming guest prefail1 dropped' '$T/hB/log'"
+check "hA kept no rounds of prefail1" bash -c "[ ! -e '$T/hA/images/out-prefail1' ]"
 
 # and back again
 out=$($B web1 hA 2>&1)
