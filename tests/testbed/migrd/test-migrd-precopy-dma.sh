@@ -1,0 +1,151 @@
+#!/bin/bash
+# Pre-copy while a peer RDMA-WRITEs into the migrating guest (TAP; DESIGN.md
+# section 3: DMA writes are not soft-dirty). dmawrite's target runs in a
+# guest on h1 under the shim, its writer in a guest on h3 writes a new
+# pattern over the target's MR every 200 ms. `vmigrate G h2` runs pre-copy
+# rounds (precopy_rounds = 3); once the first round is shipped the writer
+# is told to stop (before the suspend, so its last write lands in memory a
+# round already took) and reports its last pattern. After the move the
+# target on h2 must see that pattern in every page:
+#   A  MR in MAP_SHARED memory, the shim dirties the MRs at TEARDOWN
+#   B  the same with VMIG_NO_DIRTY_MRS=1 in the target (negative control):
+#      the restored pages are a round's stale copies
+#   C  MR in private memory, dirtied
+#   D  private, h1's migrd restarted with precopy_rounds = 0: no pre-copy
+#      (the downtime to compare with C's; both carry 32 MiB of ballast)
+# Kernel note: for private (copy-on-write) mappings, Linux leaves the
+# soft-dirty bit of DMA-pinned pages set (clear_refs skips them), so
+# private MR pages are re-dumped every round anyway; shared mappings get no
+# such help, which is why A and B use them.
+export VMIG_TESTBED_DIR=${VMIG_TESTBED_DIR:-${VMIG_BUILD_DIR:-$(cd "$(dirname "$0")/../../.." && pwd)/build}/testbed-migrd}
+. "$(dirname "$0")/../shim/common.sh"
+tb_need 3
+cp "$BUILD/tools/vmigrate" "$BUILD/tools/vmig-guest" \
+	"$BUILD/tests/testbed/migrd/dmawrite" "$STAGE/"
+
+head -c 32 /dev/urandom >"$W/cluster.key"
+chmod 600 "$W/cluster.key"
+conf() { # FILE ROUNDS
+	cat >"$1" <<EOT
+port = 7410
+run_dir = /run/vmig
+image_dir = /run/vmig/images
+key_file = $W/cluster.key
+backend = exec
+backend_exec = $BUILD/migrd/backend-criu.sh
+forward_timeout_ms = 60000
+connect_timeout_ms = 15000
+drain_timeout_ms = 30000
+restore_timeout_ms = 240000
+precopy_rounds = $2
+precopy_stop_bytes = 0
+peer.h1 = 10.77.0.1
+peer.h2 = 10.77.0.2
+peer.h3 = 10.77.0.3
+EOT
+}
+conf "$W/migrd.conf" 3
+conf "$W/migrd-nopc.conf" 0
+m=$(script migrd.sh <<EOT
+#!/bin/bash
+mkdir -p /run/vmig
+mount -t devpts devpts /dev/pts 2>/dev/null
+VMIG_LOG_LEVEL=info migrd --config \${1:-$W/migrd.conf} --host \$(hostname) 2>>$W/migrd-\$(hostname).log </dev/null
+EOT
+)
+for h in h1 h2 h3; do
+	tb_exec "$h" "$m"
+	ok $? "migrd started on $h"
+done
+
+# CASE TARGET-ADDR WRITER-ADDR MODE [ENV]: starts both ends, moves the
+# target to h2 with the writer stopped after round 1, compares.
+declare -A LAST SEEN DOWN
+run_case() {
+	local c=$1 ta=$2 wa=$3 mode=$4 env=${5:-} g=dw$1 wg=wr$1 st=/run/vmig/wr$1
+	local r s j
+	r=$(script route-$c.sh <<EOT
+#!/bin/bash
+case \$(hostname) in
+h1|h2) vmig-guest route $wg 10.77.0.3 --addr $wa ;;
+esac
+case \$(hostname) in
+h2|h3) vmig-guest route $g 10.77.0.1 --addr $ta ;;
+esac
+mkdir -p $st
+EOT
+	)
+	for h in h1 h2 h3; do tb_exec "$h" "$r" | diag; done
+	s=$(script target-$c.sh <<EOT
+#!/bin/bash
+exec env VMIG_LOG_LEVEL=info $env vmig-run --guest $g --addr $ta -- dmawrite target 7500 64 $mode 32
+EOT
+	)
+	tb_exec h1 "$s" >"$W/$g.out" 2>&1 &
+	s=$(script writer-$c.sh <<EOT
+#!/bin/bash
+sleep 3
+exec vmig-run --guest $wg --addr $wa -- dmawrite writer $ta 7500 $st
+EOT
+	)
+	tb_exec h3 "$s" >"$W/$wg.out" 2>&1 &
+	local up=0
+	for i in $(seq 120); do
+		tb_exec h3 cat $st/last 2>/dev/null | grep -q '^[3-9]\|^[1-9][0-9]' && { up=1; break; }
+		sleep 1
+	done
+	ok $((1 - up)) "$c: the writer on h3 writes into $g on h1 ($mode MR)"
+
+	tb_exec h1 vmigrate --no-wait "$g" h2 >/dev/null 2>&1
+	for i in $(seq 600); do
+		j=$(tb_exec h1 vmigrate --json status "$g" 2>/dev/null)
+		grep -q '"precopy-rounds": [1-9]' <<<"$j" && break
+		grep -qE '"status": "(completed|failed|cancelled)"' <<<"$j" && break
+		sleep 0.3
+	done
+	tb_exec h3 touch $st/stop
+	for i in $(seq 600); do
+		j=$(tb_exec h1 vmigrate --json status "$g" 2>/dev/null)
+		grep -qE '"status": "(completed|failed|cancelled)"' <<<"$j" && break
+		sleep 1
+	done
+	echo "$j" >"$W/status-$c.json"
+	python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print("status", m["status"], "precopy-rounds", m["precopy-rounds"], "round bytes", m.get("precopy-round-bytes"), "downtime-ms", m["downtime-ms"], "phases", m["phase-times-ms"], m.get("error-desc", ""))' "$W/status-$c.json" | diag
+	grep -q '"status": "completed"' <<<"$j"
+	ok $? "$c: vmigrate $g h2 completed"
+	DOWN[$c]=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["downtime-ms"])' "$W/status-$c.json" 2>/dev/null)
+	LAST[$c]=$(tb_exec h3 cat $st/last 2>/dev/null | sed -n 's/^stopped last=//p')
+	# the restored target prints its buffer's state within 100 ms
+	sleep 3
+	tb_exec h2 cat /run/vmig/guests/$g.log >"$W/$g.log" 2>&1
+	SEEN[$c]=$(grep '^buf ' "$W/$g.log" | tail -n 1)
+	echo "$c: writer's last pattern ${LAST[$c]:-?}; target on h2: ${SEEN[$c]:-nothing}" | diag
+	grep -h 'dirtied\|VMIG_NO_DIRTY_MRS' "$W/$g.log" | tail -n 1 | diag
+}
+same() { [ -n "${LAST[$1]}" ] && [ "${SEEN[$1]}" = "buf min=${LAST[$1]} max=${LAST[$1]} bad=0" ]; }
+
+run_case A 10.78.2.1 10.78.3.1 shared
+same A
+ok $? "A: shared MR, dirtied: every page holds the writer's last pattern after the move"
+
+run_case B 10.78.2.2 10.78.3.2 shared VMIG_NO_DIRTY_MRS=1
+[ -n "${LAST[B]}" ] && [ -n "${SEEN[B]}" ] && ! same B
+ok $? "B: negative control, not dirtied: the target holds stale pages (a round's copy)"
+
+run_case C 10.78.2.3 10.78.3.3 private
+same C
+ok $? "C: private MR, dirtied: every page holds the writer's last pattern"
+
+tb_exec h1 pkill -x migrd
+sleep 1
+tb_exec h1 "$m" "$W/migrd-nopc.conf"
+ok $? "migrd restarted on h1 with precopy_rounds = 0"
+sleep 5
+run_case D 10.78.2.4 10.78.3.4 private
+same D
+ok $? "D: no pre-copy: every page holds the writer's last pattern"
+echo "downtime with pre-copy (C) ${DOWN[C]:-?} ms, without (D) ${DOWN[D]:-?} ms" | diag
+
+for c in A B C D; do tb_exec h3 touch /run/vmig/wr$c/quit; done
+for h in h1 h2 h3; do tb_exec "$h" pkill -x migrd; done
+t_done
