@@ -168,8 +168,8 @@ static void my_info(const struct rdma *r, struct info *i, uint32_t psn)
 	}
 }
 
-static int target(int port, unsigned long pages, int shared,
-		  unsigned long ballast_mb)
+static _Noreturn void target(int port, unsigned long pages, int shared,
+			     unsigned long ballast_mb)
 {
 	void *ballast = ballast_mb ? malloc(ballast_mb << 20) : NULL;
 
@@ -341,7 +341,7 @@ int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc >= 4 && !strcmp(argv[1], "target"))
-		return target(atoi(argv[2]), strtoul(argv[3], NULL, 10),
+		target(atoi(argv[2]), strtoul(argv[3], NULL, 10),
 			      argc > 4 && !strcmp(argv[4], "shared"),
 			      argc > 5 ? strtoul(argv[5], NULL, 10) : 0);
 	if (argc == 5 && !strcmp(argv[1], "writer"))
