@@ -62,7 +62,8 @@ done
 # target to h2 with the writer stopped after round 1, compares.
 declare -A LAST SEEN DOWN
 run_case() {
-	local c=$1 ta=$2 wa=$3 mode=$4 env=${5:-} g=dw$1 wg=wr$1 st=/run/vmig/wr$1
+	local c=$1 ta=$2 wa=$3 mode=$4 env=${5:-} l=${1,,}
+	local g=dw-$l wg=wr-$l st=/run/vmig/wr-$l
 	local r s j
 	r=$(script route-$c.sh <<EOT
 #!/bin/bash
@@ -146,6 +147,6 @@ same D
 ok $? "D: no pre-copy: every page holds the writer's last pattern"
 echo "downtime with pre-copy (C) ${DOWN[C]:-?} ms, without (D) ${DOWN[D]:-?} ms" | diag
 
-for c in A B C D; do tb_exec h3 touch /run/vmig/wr$c/quit; done
+for c in A B C D; do tb_exec h3 touch /run/vmig/wr-${c,,}/quit; done
 for h in h1 h2 h3; do tb_exec "$h" pkill -x migrd; done
 t_done
