@@ -122,31 +122,41 @@ EOT
 	SEEN[$c]=$(grep '^buf ' "$W/$g.log" | tail -n 1)
 	echo "$c: writer's last pattern ${LAST[$c]:-?}; target on h2: ${SEEN[$c]:-nothing}" | diag
 	grep -h 'dirtied\|VMIG_NO_DIRTY_MRS' "$W/$g.log" | tail -n 1 | diag
+	# the writer goes: migrd tells a peer by its pid, which another
+	# guest's process on h3 may share (both PID 1's children)
+	tb_exec h3 touch $st/quit
+	sleep 2
 }
 same() { [ -n "${LAST[$1]}" ] && [ "${SEEN[$1]}" = "buf min=${LAST[$1]} max=${LAST[$1]} bad=0" ]; }
 
-run_case A 10.78.2.1 10.78.3.1 shared
-same A
-ok $? "A: shared MR, dirtied: every page holds the writer's last pattern after the move"
-
-run_case B 10.78.2.2 10.78.3.2 shared VMIG_NO_DIRTY_MRS=1
-[ -n "${LAST[B]}" ] && [ -n "${SEEN[B]}" ] && ! same B
-ok $? "B: negative control, not dirtied: the target holds stale pages (a round's copy)"
-
-run_case C 10.78.2.3 10.78.3.3 private
-same C
-ok $? "C: private MR, dirtied: every page holds the writer's last pattern"
-
-tb_exec h1 pkill -x migrd
-sleep 1
-tb_exec h1 "$m" "$W/migrd-nopc.conf"
-ok $? "migrd restarted on h1 with precopy_rounds = 0"
-sleep 5
-run_case D 10.78.2.4 10.78.3.4 private
-same D
-ok $? "D: no pre-copy: every page holds the writer's last pattern"
+# VMIG_PC_CASES picks some of A B C D (by hand, on a testbed left up)
+want() { [[ " ${VMIG_PC_CASES:-A B C D} " == *" $1 "* ]]; }
+if want A; then
+	run_case A 10.78.2.1 10.78.3.1 shared
+	same A
+	ok $? "A: shared MR, dirtied: every page holds the writer's last pattern after the move"
+fi
+if want B; then
+	run_case B 10.78.2.2 10.78.3.2 shared VMIG_NO_DIRTY_MRS=1
+	[ -n "${LAST[B]}" ] && [ -n "${SEEN[B]}" ] && ! same B
+	ok $? "B: negative control, not dirtied: the target holds stale pages (a round's copy)"
+fi
+if want C; then
+	run_case C 10.78.2.3 10.78.3.3 private
+	same C
+	ok $? "C: private MR, dirtied: every page holds the writer's last pattern"
+fi
+if want D; then
+	tb_exec h1 pkill -x migrd
+	sleep 1
+	tb_exec h1 "$m" "$W/migrd-nopc.conf"
+	ok $? "migrd restarted on h1 with precopy_rounds = 0"
+	sleep 5
+	run_case D 10.78.2.4 10.78.3.4 private
+	same D
+	ok $? "D: no pre-copy: every page holds the writer's last pattern"
+fi
 echo "downtime with pre-copy (C) ${DOWN[C]:-?} ms, without (D) ${DOWN[D]:-?} ms" | diag
 
-for c in A B C D; do tb_exec h3 touch /run/vmig/wr-${c,,}/quit; done
 for h in h1 h2 h3; do tb_exec "$h" pkill -x migrd; done
 t_done
