@@ -73,6 +73,7 @@ esac
 case \$(hostname) in
 h2|h3) vmig-guest route $g 10.77.0.1 --addr $ta ;;
 esac
+rm -rf $st
 mkdir -p $st
 EOT
 	)
