@@ -7,7 +7,9 @@
 # peer on h3 is drained, reset and reconnected by its migrd each time.
 # rdma_stress must finish with zero lost, duplicated, reordered or
 # corrupted messages; query-migrate must report every phase and the
-# downtime.
+# downtime. Then an unmodified ib_send_bw (guest sb-a on h1, sb-b on h3,
+# both under vmig-run) has its h1 end moved to h2 mid-run and must finish
+# correctly on both ends.
 export VMIG_TESTBED_DIR=${VMIG_TESTBED_DIR:-${VMIG_BUILD_DIR:-$(cd "$(dirname "$0")/../../.." && pwd)/build}/testbed-migrd}
 . "$(dirname "$0")/../shim/common.sh"
 tb_need 3
@@ -50,7 +52,11 @@ case $(hostname) in
 h1|h2) vmig-guest route rs-b 10.77.0.3 --addr 10.78.1.2 ;;
 esac
 case $(hostname) in
-h2|h3) vmig-guest route rs-a 10.77.0.1 --addr 10.78.1.1 ;;
+h2|h3) vmig-guest route rs-a 10.77.0.1 --addr 10.78.1.1
+       vmig-guest route sb-a 10.77.0.1 --addr 10.78.2.1 ;;
+esac
+case $(hostname) in
+h1|h2) vmig-guest route sb-b 10.77.0.3 --addr 10.78.2.2 ;;
 esac
 EOT
 )
@@ -69,19 +75,14 @@ sleep 8
 exec vmig-run --guest rs-a --addr 10.78.1.1 -- rdma_stress -d rxe0 -t $SECS -q 2 --ops send,write,read,atomic --pause-ms 5 10.78.1.2
 EOT
 )
-tb_exec h3 "$s" > "$W/srv.out" 2>&1 &
-sp=$!
-tb_exec h1 "$c" > "$W/cli.out" 2>&1 &
-cp=$!
-
-# move HOST-FROM GUEST HOST-TO: vmigrate on the source, its status in JSON
+# move HOST-FROM HOST-TO [GUEST]: vmigrate on the source, its JSON status
 move() {
-	local from=$1 to=$2 rc
-	tb_exec "$from" vmigrate rs-a "$to" > "$W/move-$to.out" 2>&1
+	local from=$1 to=$2 g=${3:-rs-a} rc
+	tb_exec "$from" vmigrate "$g" "$to" > "$W/move-$g-$to.out" 2>&1
 	rc=$?
-	tail -n 3 "$W/move-$to.out" | diag
-	ok $rc "vmigrate rs-a $to (from $from) completed"
-	tb_exec "$from" vmigrate --json status rs-a > "$W/status-$to.json" 2>&1
+	tail -n 3 "$W/move-$g-$to.out" | diag
+	ok $rc "vmigrate $g $to (from $from) completed"
+	tb_exec "$from" vmigrate --json status "$g" > "$W/status-$to.json" 2>&1
 	grep -E '"(status|downtime-ms|total-time-ms|setup|suspend|teardown|dump|transfer|restore|reconnect|resume)"' \
 		"$W/status-$to.json" | tr -d ' \n' | diag
 	echo | diag
@@ -89,6 +90,12 @@ move() {
 		grep -q "\"$p\"" "$W/status-$to.json" || { echo "no $p" | diag; return 1; }
 	done
 }
+if [ -z "${VMIG_MIG_ONLY_SENDBW:-}" ]; then	# (debugging part 2 alone)
+tb_exec h3 "$s" > "$W/srv.out" 2>&1 &
+sp=$!
+tb_exec h1 "$c" > "$W/cli.out" 2>&1 &
+cp=$!
+
 up=0
 for i in $(seq 120); do
 	tb_exec h1 vmigrate list 2>/dev/null | grep -q '^rs-a ' && { up=1; break; }
@@ -123,5 +130,52 @@ grep -q "result=ok" "$W/rs-a.log" && grep -q "result=ok" "$W/rs-b.log"
 ok $? "rdma_stress: zero lost, duplicated, reordered or corrupted messages"
 [ $((crc | src)) = 0 ] || { tail -n 20 "$W/rs-a.log" | diag; tail -n 20 "$W/rs-b.log" | diag;
 	tail -n 30 "$W/migrd-h1.log" | diag; tail -n 30 "$W/migrd-h2.log" | diag; }
+fi
+
+# ib_send_bw, unmodified, both ends under vmig-run; the server end moves.
+# iterations, not -D: perftest's duration mode counts what completes in
+# its sampling window, which a migration can swallow whole
+BW="ib_send_bw -d rxe0 -x 1 -F -n ${VMIG_SENDBW_ITERS:-30000} -s 1024"
+s=$(script bw-srv.sh <<EOT
+#!/bin/bash
+exec vmig-run --guest sb-a --addr 10.78.2.1 -- $BW
+EOT
+)
+c=$(script bw-cli.sh <<EOT
+#!/bin/bash
+sleep 8
+exec vmig-run --guest sb-b --addr 10.78.2.2 -- $BW 10.78.2.1
+EOT
+)
+tb_exec h1 "$s" > "$W/bw-srv.out" 2>&1 &
+sp=$!
+tb_exec h3 "$c" > "$W/bw-cli.out" 2>&1 &
+cp=$!
+up=0
+for i in $(seq 120); do
+	tb_exec h1 vmigrate list 2>/dev/null | grep -q '^sb-a ' && { up=1; break; }
+	sleep 1
+done
+ok $((1 - up)) "guest sb-a (ib_send_bw server) registered with migrd on h1"
+sleep 12
+move h1 h2 sb-a
+wait $sp
+wait $cp
+crc=$?
+srv=1
+# the moved server's report is in its log on h2 once it ends there
+for i in $(seq 200); do
+	tb_exec h2 cat /run/vmig/guests/sb-a.log > "$W/sb-a.log" 2>&1
+	grep -q "^ 1024 " "$W/sb-a.log" && break
+	tb_exec h2 vmig-guest list 2>/dev/null | grep -q "^sb-a  *running" || break
+	sleep 2
+done
+tb_exec h3 cat /run/vmig/guests/sb-b.log > "$W/sb-b.log" 2>&1
+grep -A1 "#bytes" "$W/sb-a.log" "$W/sb-b.log" | diag
+grep -q "^ 1024  *${VMIG_SENDBW_ITERS:-30000} " "$W/sb-a.log" &&
+	grep -q "^ 1024  *${VMIG_SENDBW_ITERS:-30000} " "$W/sb-b.log" && srv=0
+ok $((crc | srv)) "ib_send_bw finished correctly on both ends (client rc $crc, moved server's report $srv)"
+[ $((crc | srv)) = 0 ] || { tail -n 15 "$W/sb-a.log" | diag; tail -n 15 "$W/sb-b.log" | diag; }
+
 for h in h1 h2 h3; do tb_exec "$h" pkill -x migrd; done
 t_done
