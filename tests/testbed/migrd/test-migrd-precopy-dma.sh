@@ -9,14 +9,18 @@
 # target on h2 must see that pattern in every page:
 #   A  MR in MAP_SHARED memory, the shim dirties the MRs at TEARDOWN
 #   B  the same with VMIG_NO_DIRTY_MRS=1 in the target (negative control):
-#      the restored pages are a round's stale copies
+#      the restored pages should be a round's stale copies; on Debian 12's
+#      6.1 kernel and CRIU 3.17 they are not (see below), so B is a TODO
 #   C  MR in private memory, dirtied
 #   D  private, h1's migrd restarted with precopy_rounds = 0: no pre-copy
 #      (the downtime to compare with C's; both carry 32 MiB of ballast)
 # Kernel note: for private (copy-on-write) mappings, Linux leaves the
 # soft-dirty bit of DMA-pinned pages set (clear_refs skips them), so
 # private MR pages are re-dumped every round anyway; shared mappings get no
-# such help, which is why A and B use them.
+# such help, which is why A and B use them; but CRIU 3.17's final dump
+# took the shared MR's pages whole in B anyway (rounds 2 and 3 left them
+# out, the dump had them): neither kind of buffer shows the stale copy
+# here. The touch is still what makes it right where soft-dirty is exact.
 export VMIG_TESTBED_DIR=${VMIG_TESTBED_DIR:-${VMIG_BUILD_DIR:-$(cd "$(dirname "$0")/../../.." && pwd)/build}/testbed-migrd}
 . "$(dirname "$0")/../shim/common.sh"
 tb_need 3
@@ -139,8 +143,11 @@ if want A; then
 fi
 if want B; then
 	run_case B 10.78.2.2 10.78.3.2 shared VMIG_NO_DIRTY_MRS=1
+	# Not failing yet on this stack (docs/design.md): CRIU 3.17's final
+	# dump takes anon shared pages whole, so the control cannot see the
+	# stale copy; a TODO until a buffer the kernel tracks exactly (a THP?)
 	[ -n "${LAST[B]}" ] && [ -n "${SEEN[B]}" ] && ! same B
-	ok $? "B: negative control, not dirtied: the target holds stale pages (a round's copy)"
+	ok $? "B: negative control, not dirtied: the target holds stale pages (a round's copy) # TODO the final dump re-takes shared pages here"
 fi
 if want C; then
 	run_case C 10.78.2.3 10.78.3.3 private
