@@ -38,6 +38,9 @@
  * other end of some of the guest's connections. */
 struct mig_peer {
 	char host[MIGRD_ADDR_MAX];	/* for FORWARD dest_host */
+	/* pids repeat across guests (each has its own PID namespace): the
+	 * guest name narrows the FORWARD to the right process */
+	char guest[MIGRD_NAME_MAX];
 	uint32_t pid;
 	Vmig__Endpoint **ours;		/* the guest's ends it talks to */
 	size_t n_ours;
@@ -181,8 +184,15 @@ static bool shims_here(struct mig_run *r)
 }
 
 /* Which process on host owns remote: its pid, from the host's STATE. */
+/* The peer's guest for a FORWARD, NULL when its shim named none. */
+static const char *peer_guest(const struct mig_peer *p)
+{
+	return p->guest[0] ? p->guest : NULL;
+}
+
 static int owner_on(struct mig_run *r, const char *host,
-		    const Vmig__Endpoint *remote, uint32_t *pid)
+		    const Vmig__Endpoint *remote, uint32_t *pid,
+		    char guest[MIGRD_NAME_MAX])
 {
 	Vmig__CtlMsg inner, *reply = NULL;
 	size_t i, j;
@@ -201,6 +211,9 @@ static int owner_on(struct mig_run *r, const char *host,
 			if (same_ep(s->state->conns[j]->local, remote) &&
 			    s->hello) {
 				*pid = s->hello->pid;
+				snprintf(guest, MIGRD_NAME_MAX, "%s",
+					 s->hello->guest ? s->hello->guest :
+							   "");
 				ret = 0;
 				break;
 			}
@@ -225,6 +238,7 @@ static int find_peers(struct mig_run *r)
 			char host[MIGRD_ADDR_MAX];
 			struct mig_peer *p = NULL, *np;
 			uint32_t pid = 0;
+			char pguest[MIGRD_NAME_MAX] = "";
 
 			if (!c->remote || !c->local || internal(r, c->remote))
 				continue;
@@ -232,11 +246,12 @@ static int find_peers(struct mig_run *r)
 			    migrd_gid_to_addr(&c->remote->phys_gid, host,
 					      r->err, sizeof(r->err)))
 				return -EINVAL;
-			ret = owner_on(r, host, c->remote, &pid);
+			ret = owner_on(r, host, c->remote, &pid, pguest);
 			if (ret)
 				return ret;
 			for (k = 0; k < r->n_peers; k++)
 				if (r->peers[k].pid == pid &&
+				    !strcmp(r->peers[k].guest, pguest) &&
 				    !strcmp(r->peers[k].host, host))
 					p = &r->peers[k];
 			if (!p) {
@@ -248,6 +263,8 @@ static int find_peers(struct mig_run *r)
 				p = &r->peers[r->n_peers++];
 				memset(p, 0, sizeof(*p));
 				snprintf(p->host, sizeof(p->host), "%s", host);
+				snprintf(p->guest, sizeof(p->guest), "%s",
+					 pguest);
 				p->pid = pid;
 			}
 			np = (void *)realloc(p->ours, (p->n_ours + 1) *
@@ -367,7 +384,7 @@ static int phase_suspend(struct mig_run *r)
 		filt.remote = p->ours;
 		sus.filter = &filt;
 		p->suspended = true;
-		ret = fwd(r, p->host, NULL, p->pid, &m, bound, NULL);
+		ret = fwd(r, p->host, peer_guest(p), p->pid, &m, bound, NULL);
 		if (ret)
 			return ret;
 	}
@@ -447,8 +464,8 @@ static int reconnect_and_resume(struct mig_run *r, const char *host)
 	rc.n_peers = n_ours;
 	rc.peers = ours;
 	for (i = 0; i < r->n_peers; i++) {
-		ret = fwd(r, r->peers[i].host, NULL, r->peers[i].pid, &m, bound,
-			  &peer_replies[i]);
+		ret = fwd(r, r->peers[i].host, peer_guest(&r->peers[i]),
+			  r->peers[i].pid, &m, bound, &peer_replies[i]);
 		if (ret)
 			goto out;
 	}
@@ -488,8 +505,8 @@ static int reconnect_and_resume(struct mig_run *r, const char *host)
 	/* resume: peers first, so the guest's first posts find them ready */
 	simple(&m, VMIG__CTL_TYPE__CTL_RESUME);
 	for (i = 0; i < r->n_peers; i++) {
-		ret = fwd(r, r->peers[i].host, NULL, r->peers[i].pid, &m,
-			  bound, NULL);
+		ret = fwd(r, r->peers[i].host, peer_guest(&r->peers[i]),
+			  r->peers[i].pid, &m, bound, NULL);
 		if (ret)
 			goto out;
 		r->peers[i].suspended = false;
@@ -711,8 +728,9 @@ static int rollback(struct mig_run *r, char *why, size_t why_len)
 	simple(&m, VMIG__CTL_TYPE__CTL_ABORT);
 	for (i = 0; i < r->n_peers; i++)
 		if (r->peers[i].suspended &&
-		    !fwd(r, r->peers[i].host, NULL, r->peers[i].pid, &m,
-			 r->d->cfg.forward_timeout_ms, NULL))
+		    !fwd(r, r->peers[i].host, peer_guest(&r->peers[i]),
+			 r->peers[i].pid, &m, r->d->cfg.forward_timeout_ms,
+			 NULL))
 			r->peers[i].suspended = false;
 	if (r->self_suspended) {
 		ret = fwd(r, NULL, r->m->guest, 0, &m,
