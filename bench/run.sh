@@ -521,12 +521,24 @@ vmig_move() {
 		sed 's/^/  | /' "$d/start"
 		return 1
 	fi
+	# with RDMA, the shim must have registered: the guest is then known
+	# with its process (migrd moves a guest without shims as plain CRIU)
+	if [ "$rdma" = 1 ]; then
+		for i in $(seq 60); do
+			tb_exec h1 env VMIG_RUN_DIR=/run/vmig vmigrate list 2>/dev/null |
+				grep -q "^$name  *[1-9]" && break
+			sleep 1
+		done
+	fi
 	tb_exec_t 3600 h1 env VMIG_RUN_DIR=/run/vmig vmigrate "$name" h2 >"$d/migrate" 2>&1
 	rc=$?
 	tb_exec h1 env VMIG_RUN_DIR=/run/vmig vmigrate --json status "$name" >"$d/status" 2>&1
 	if [ $rc != 0 ]; then
 		tail -n 6 "$d/migrate" | sed 's/^/  | /'
 		sed 's/^/  | /' "$d/status" | tail -n 3
+		# CRIU's own words, when it was CRIU that failed
+		tb_exec h1 sh -c "grep -h -E 'Error|rror \\(' /run/vmig/images/out-$name/*.log /run/vmig/images/out-$name/*/*.log 2>/dev/null | tail -n 8" |
+			sed 's/^/  | criu: /'
 		tb_exec h1 env VMIG_RUN_DIR=/run/vmig vmig-guest stop "$name" >/dev/null 2>&1
 		return 1
 	fi

@@ -234,8 +234,9 @@ void vmig_events_pump(int ms)
 static void *events_main(void *arg)
 {
 	for (;;) {
-		events_once(1000, true);
+		/* register first: migrd may be asked to move us right away */
 		vmig_migrd_register_kick();
+		events_once(1000, true);
 		vmig_suspend_poll_aborts();
 	}
 	return NULL;
