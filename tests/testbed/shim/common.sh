@@ -26,7 +26,10 @@ T_OWN=
 
 ok() {	# ok COND-RC DESCRIPTION
 	T_N=$((T_N + 1))
-	if [ "$1" = 0 ]; then echo "ok $T_N - $2"; else echo "not ok $T_N - $2"; T_FAIL=$((T_FAIL + 1)); fi
+	if [ "$1" = 0 ]; then echo "ok $T_N - $2"; else echo "not ok $T_N - $2"
+		# a TAP TODO is expected to fail: it does not fail the test
+		case $2 in *"# TODO"*) ;; *) T_FAIL=$((T_FAIL + 1)) ;; esac
+	fi
 }
 diag() { sed 's/^/# /'; }
 
