@@ -27,7 +27,7 @@ export VMIG_TESTBED_DIR=${VMIG_TESTBED_DIR:-${VMIG_BUILD_DIR:-$(cd "$(dirname "$
 . "$(dirname "$0")/../shim/common.sh"
 tb_need 3
 cp "$BUILD/tools/vmigrate" "$BUILD/tools/vmig-guest" "$BUILD/bench/memload" "$STAGE/"
-SECS=${VMIG_FAIL_SECS:-600}
+SECS=${VMIG_FAIL_SECS:-400}
 # VMIG_FAIL_CASES: which parts run (default all: api 1 2 3 4)
 CASES=" ${VMIG_FAIL_CASES:-api 1 2 3 4} "
 want() { case $CASES in *" $1 "*) return 0 ;; esac; return 1; }

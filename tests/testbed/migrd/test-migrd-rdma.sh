@@ -14,7 +14,7 @@ export VMIG_TESTBED_DIR=${VMIG_TESTBED_DIR:-${VMIG_BUILD_DIR:-$(cd "$(dirname "$
 . "$(dirname "$0")/../shim/common.sh"
 tb_need 3
 cp "$BUILD/tools/vmigrate" "$BUILD/tools/vmig-guest" "$STAGE/"
-SECS=${VMIG_RDMA_MIG_SECS:-150}
+SECS=${VMIG_RDMA_MIG_SECS:-120}
 
 head -c 32 /dev/urandom >"$W/cluster.key"
 chmod 600 "$W/cluster.key"

@@ -88,12 +88,12 @@ EOT
 }
 
 [ -n "${VMIG_SHIM_ONLY_STRESS:-}" ] ||
-run send_bw "ib_send_bw -d rxe0 -x 1 -F -D 150 -s 1024" \
-	"ib_send_bw -d rxe0 -x 1 -F -D 150 -s 1024 10.77.0.1"
+run send_bw "ib_send_bw -d rxe0 -x 1 -F -D 100 -s 1024" \
+	"ib_send_bw -d rxe0 -x 1 -F -D 100 -s 1024 10.77.0.1"
 # Every op, UD datagrams too: the UD QPs are held and drained with the RC
 # ones, and their datagrams follow the peer's new QPN.
 run stress "rdma_stress -d rxe0 --timeout 500" \
-	"rdma_stress -d rxe0 -t 150 -q 2 --ops ${VMIG_STRESS_OPS:-all} --pause-ms 5 10.77.0.1"
+	"rdma_stress -d rxe0 -t 100 -q 2 --ops ${VMIG_STRESS_OPS:-all} --pause-ms 5 10.77.0.1"
 tb_exec h1 pkill -x migrd
 tb_exec h2 pkill -x migrd
 t_done
