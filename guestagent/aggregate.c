@@ -208,10 +208,10 @@ static Vmig__CtlMsg *error_reply(uint32_t seq, const struct ga_result *r,
 
 	/* the agent's own words about a silent shim already name it */
 	if (r->answered)
-		return ga_msg_error(seq, cls, err_no, "pid %d (%s): %s%s",
+		return vmig_msg_error(seq, cls, err_no, "pid %d (%s): %s%s",
 				    r->shim.pid, r->shim.guest, desc,
 				    note ? note : "");
-	return ga_msg_error(seq, cls, err_no, "%s%s", desc, note ? note : "");
+	return vmig_msg_error(seq, cls, err_no, "%s%s", desc, note ? note : "");
 }
 
 Vmig__CtlMsg *ga_aggregate(const struct ga_agent *a, Vmig__CtlType req_type,
@@ -233,7 +233,7 @@ Vmig__CtlMsg *ga_aggregate(const struct ga_agent *a, Vmig__CtlType req_type,
 				if (res[i].reply->type != type)
 					type = reply_type(req_type);
 		}
-		m = ga_msg_new(type, seq);
+		m = vmig_msg_new(type, seq);
 	}
 	if (!m)
 		return NULL;

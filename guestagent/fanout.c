@@ -160,21 +160,21 @@ static Vmig__CtlMsg *no_answer(const struct slot *s, bool expired)
 	int e = -s->err;
 
 	if (expired || e == ETIMEDOUT || e == EAGAIN)
-		return ga_msg_error(s->f->req->seq, VMIG__ERR_CLASS__ERR_TIMEOUT,
+		return vmig_msg_error(s->f->req->seq, VMIG__ERR_CLASS__ERR_TIMEOUT,
 				    ETIMEDOUT,
 				    "pid %d (%s) did not answer %s in time",
 				    sh->pid, sh->guest, what);
 	if (e == ECONNREFUSED || e == ENOENT)
-		return ga_msg_error(s->f->req->seq,
+		return vmig_msg_error(s->f->req->seq,
 				    VMIG__ERR_CLASS__ERR_UNREACHABLE, e,
 				    "pid %d (%s) is not listening on %s",
 				    sh->pid, sh->guest, sh->ctl_path);
 	if (e == EPROTO)
-		return ga_msg_error(s->f->req->seq,
+		return vmig_msg_error(s->f->req->seq,
 				    VMIG__ERR_CLASS__ERR_BAD_REQUEST, e,
 				    "pid %d (%s) answered %s out of step",
 				    sh->pid, sh->guest, what);
-	return ga_msg_error(s->f->req->seq, VMIG__ERR_CLASS__ERR_UNREACHABLE, e,
+	return vmig_msg_error(s->f->req->seq, VMIG__ERR_CLASS__ERR_UNREACHABLE, e,
 			    "pid %d (%s) vanished during %s: %s", sh->pid,
 			    sh->guest, what, strerror(e));
 }
@@ -189,11 +189,12 @@ static void finish(struct slot *s, bool expired)
 			r->reply->type != VMIG__CTL_TYPE__CTL_ERROR;
 	} else {
 		r->reply = s->started ? no_answer(s, expired) :
-			ga_msg_error(s->f->req->seq, VMIG__ERR_CLASS__ERR_GENERIC,
+			vmig_msg_error(s->f->req->seq, VMIG__ERR_CLASS__ERR_GENERIC,
 				     EAGAIN, "pid %d (%s): no thread for the exchange",
 				     r->shim.pid, r->shim.guest);
 	}
-	if (r->reply && ga_msg_tag(r->reply, r->shim.pid, r->shim.guest))
+	if (r->reply &&
+	    vmig_msg_tag(r->reply, r->shim.pid, r->shim.guest, NULL))
 		pr_err("out of memory tagging a reply");
 	if (!r->ok)
 		pr_warn("pid %d: %s: %s", r->shim.pid,

@@ -90,13 +90,13 @@ out:
 static int refuse(int fd, uint32_t seq, Vmig__ErrClass cls, const char *desc)
 {
 	pr_warn("registration refused: %s", desc);
-	ga_msg_send_free(fd, ga_msg_error(seq, cls, 0, "%s", desc));
+	ga_msg_send_free(fd, vmig_msg_error(seq, cls, 0, "%s", desc));
 	return -EPROTO;
 }
 
 static int reply_hello(int fd, uint32_t seq)
 {
-	Vmig__CtlMsg *m = ga_msg_new(VMIG__CTL_TYPE__CTL_HELLO, seq);
+	Vmig__CtlMsg *m = vmig_msg_new(VMIG__CTL_TYPE__CTL_HELLO, seq);
 
 	if (!m)
 		return -ENOMEM;
@@ -217,7 +217,7 @@ static bool entry_readable(struct ga_registry *reg, size_t i)
 		entry_drop(reg, i);
 		return false;
 	}
-	ga_msg_send_free(fd, ga_msg_error(m ? m->seq : 0,
+	ga_msg_send_free(fd, vmig_msg_error(m ? m->seq : 0,
 					  VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
 					  "registration connections carry no requests"));
 	vmig_ctl_free(m);

@@ -141,11 +141,11 @@ static Vmig__CtlMsg *fan(struct ga_agent *a, uint32_t seq,
 
 	n = ga_registry_find(&a->reg, pid, guest, &sel);
 	if (n < 0)
-		return ga_msg_error(seq, VMIG__ERR_CLASS__ERR_GENERIC, -n,
+		return vmig_msg_error(seq, VMIG__ERR_CLASS__ERR_GENERIC, -n,
 				    "registry: %s", strerror(-n));
 	if (!n && (pid || guest)) {
 		free(sel);
-		return ga_msg_error(seq, VMIG__ERR_CLASS__ERR_NOT_FOUND, 0,
+		return vmig_msg_error(seq, VMIG__ERR_CLASS__ERR_NOT_FOUND, 0,
 				    "no registered shim with pid %d guest %s",
 				    (int)pid, guest ? guest : "(any)");
 	}
@@ -190,17 +190,17 @@ static Vmig__CtlMsg *forward(struct ga_agent *a, const Vmig__CtlMsg *m)
 	const Vmig__CtlMsg *in = fw ? fw->inner : NULL;
 
 	if (!fw || !in)
-		return ga_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
+		return vmig_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
 				    "FORWARD without an inner message");
 	if (fw->has_dest_gid || (fw->dest_host && *fw->dest_host))
-		return ga_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
+		return vmig_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
 				    "the agent delivers inside its guest only: no dest_gid or dest_host");
 	if (!in->has_type || !fans_out(in->type))
-		return ga_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
+		return vmig_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
 				    "cannot forward %s to shims",
 				    vmig_ctl_type_name(in->type));
 	if (fw->has_dest_pid && (!fw->dest_pid || fw->dest_pid > 0x3fffffff))
-		return ga_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
+		return vmig_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
 				    "bad dest_pid %u", fw->dest_pid);
 	return fan(a, m->seq, in, fw->has_dest_pid ? (pid_t)fw->dest_pid : 0,
 		   fw->dest_guest && *fw->dest_guest ? fw->dest_guest : NULL,
@@ -219,9 +219,9 @@ Vmig__CtlMsg *ga_request(struct ga_agent *a, const Vmig__CtlMsg *m)
 	if (t == VMIG__CTL_TYPE__CTL_FORWARD)
 		return forward(a, m);
 	if (t == VMIG__CTL_TYPE__CTL_HELLO)
-		return ga_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_STATE, 0,
+		return vmig_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_STATE, 0,
 				    "HELLO already done");
-	return ga_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
+	return vmig_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
 			    "the agent does not take %s (type %d)",
 			    vmig_ctl_type_name(t), (int)t);
 }

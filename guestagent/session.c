@@ -28,7 +28,7 @@ static void refuse_extra(int lfd)
 	pr_warn("second host connection refused");
 	vmig_sock_set_timeout(fd, 1000);
 	if (!vmig_ctl_send_header(fd))
-		ga_msg_send_free(fd, ga_msg_error(0,
+		ga_msg_send_free(fd, vmig_msg_error(0,
 			VMIG__ERR_CLASS__ERR_BAD_STATE, EBUSY,
 			"another host connection is active"));
 	close(fd);
@@ -36,7 +36,7 @@ static void refuse_extra(int lfd)
 
 static Vmig__CtlMsg *hello_reply(const struct ga_agent *a, uint32_t seq)
 {
-	Vmig__CtlMsg *m = ga_msg_new(VMIG__CTL_TYPE__CTL_HELLO, seq);
+	Vmig__CtlMsg *m = vmig_msg_new(VMIG__CTL_TYPE__CTL_HELLO, seq);
 	Vmig__Hello *h;
 
 	if (!m)
@@ -66,17 +66,17 @@ static Vmig__CtlMsg *hello(const struct ga_agent *a, const Vmig__CtlMsg *m,
 	const Vmig__Hello *h = m->hello;
 
 	if (!m->has_type || m->type != VMIG__CTL_TYPE__CTL_HELLO || !h)
-		return ga_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
+		return vmig_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
 				    "HELLO first");
 	if (!h->has_version ||
 	    h->version != VMIG__CTL_VERSION__CTL_VERSION_CURRENT)
-		return ga_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_VERSION, 0,
+		return vmig_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_VERSION, 0,
 				    "protocol version %u, this agent speaks %d",
 				    h->version,
 				    VMIG__CTL_VERSION__CTL_VERSION_CURRENT);
 	if (!h->has_role || (h->role != VMIG__ROLE__ROLE_MIGRD &&
 			     h->role != VMIG__ROLE__ROLE_TOOL))
-		return ga_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
+		return vmig_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
 				    "the host channel takes migrd or a tool, not role %d",
 				    h->has_role ? (int)h->role : 0);
 	*done = true;
@@ -99,7 +99,7 @@ void ga_session_serve(struct ga_agent *a, int fd)
 		ret = vmig_ctl_recv_header(fd);
 	if (ret) {
 		pr_warn("host sent no stream header: %s", strerror(-ret));
-		ga_msg_send_free(fd, ga_msg_error(0,
+		ga_msg_send_free(fd, vmig_msg_error(0,
 			VMIG__ERR_CLASS__ERR_BAD_REQUEST, -ret,
 			"not a vmig control stream: %s", strerror(-ret)));
 		return;
@@ -121,7 +121,7 @@ void ga_session_serve(struct ga_agent *a, int fd)
 			int err = ret;
 
 			pr_warn("bad record from the host: %s", strerror(-err));
-			ret = ga_msg_send_free(fd, ga_msg_error(0,
+			ret = ga_msg_send_free(fd, vmig_msg_error(0,
 				VMIG__ERR_CLASS__ERR_BAD_REQUEST, -err,
 				"bad record: %s", strerror(-err)));
 			/* a payload that did not decode leaves the stream in

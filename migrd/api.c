@@ -7,7 +7,7 @@
 
 #define LOG_PREFIX "migrd: api: "
 #include "api.h"
-#include "ctlmsg.h"
+#include "ctlmsg_heap.h"
 #include "guest_files.h"
 #include "json.h"
 #include "log.h"

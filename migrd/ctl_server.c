@@ -13,7 +13,7 @@
 #define LOG_PREFIX "migrd: ctl: "
 #include "api_server.h"
 #include "ctl_server.h"
-#include "ctlmsg.h"
+#include "ctlmsg_heap.h"
 #include "images.h"
 #include "log.h"
 #include "msg.h"
@@ -87,9 +87,9 @@ static int send_and_free(struct conn *c, Vmig__CtlMsg *m)
 
 static int send_hello(struct conn *c, uint32_t seq)
 {
-	Vmig__CtlMsg *m = migrd_msg_new(VMIG__CTL_TYPE__CTL_HELLO, seq);
+	Vmig__CtlMsg *m = vmig_msg_new(VMIG__CTL_TYPE__CTL_HELLO, seq);
 
-	if (!m || migrd_msg_tag(m, getpid(), NULL, c->d->cfg.host)) {
+	if (!m || vmig_msg_tag(m, getpid(), NULL, c->d->cfg.host)) {
 		vmig_ctl_free(m);
 		return -ENOMEM;
 	}
@@ -104,7 +104,7 @@ static int refuse(struct conn *c, uint32_t seq, Vmig__ErrClass cls,
 		  const char *desc)
 {
 	pr_warn("%s refused: %s", c->who, desc);
-	return send_and_free(c, migrd_msg_error(seq, cls, 0, "%s", desc));
+	return send_and_free(c, vmig_msg_error(seq, cls, 0, "%s", desc));
 }
 
 /* A shim's HELLO: pid, guest and its control socket. */
@@ -244,7 +244,7 @@ static Vmig__CtlMsg *handle(struct conn *c, const Vmig__CtlMsg *m)
 					   c->role == VMIG__ROLE__ROLE_MIGRD,
 					   c->pid);
 	case VMIG__CTL_TYPE__CTL_HELLO:
-		return migrd_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_STATE,
+		return vmig_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_STATE,
 				       0, "HELLO already done");
 	case VMIG__CTL_TYPE__CTL_MIG_PREPARE:
 	case VMIG__CTL_TYPE__CTL_MIG_FILE:
@@ -253,7 +253,7 @@ static Vmig__CtlMsg *handle(struct conn *c, const Vmig__CtlMsg *m)
 	case VMIG__CTL_TYPE__CTL_MIG_MOVED:
 		/* only an authenticated migrd moves guests here */
 		if (c->role != VMIG__ROLE__ROLE_MIGRD)
-			return migrd_msg_error(m->seq,
+			return vmig_msg_error(m->seq,
 					       VMIG__ERR_CLASS__ERR_BAD_REQUEST,
 					       0, "%s comes from another migrd only",
 					       vmig_ctl_type_name(m->type));
@@ -275,7 +275,7 @@ static Vmig__CtlMsg *handle(struct conn *c, const Vmig__CtlMsg *m)
 	default:
 		break;
 	}
-	return migrd_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
+	return vmig_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
 			       "migrd takes FORWARD requests, not %s (wrap it in FORWARD without a destination for this host's shims)",
 			       vmig_ctl_type_name(m->type));
 }
@@ -298,7 +298,7 @@ static void *conn_run(void *arg)
 			if (ret && ret != -ECONNRESET)
 				pr_warn("%s: %s", c->who, strerror(-ret));
 			if (ret == -EBADMSG || ret == -EMSGSIZE)
-				send_and_free(c, migrd_msg_error(0,
+				send_and_free(c, vmig_msg_error(0,
 					VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
 					"undecodable record: %s",
 					strerror(-ret)));

@@ -17,7 +17,7 @@
 #define LOG_PREFIX "migrd: images: "
 #include "backend.h"
 #include "call.h"
-#include "ctlmsg.h"
+#include "ctlmsg_heap.h"
 #include "guest_files.h"
 #include "images.h"
 #include "log.h"
@@ -431,40 +431,40 @@ static Vmig__CtlMsg *recv_file(struct migrd *d, const Vmig__CtlMsg *m,
 	int fd, flags = O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW;
 
 	if (!x->file || !migrd_images_name_valid(x->file))
-		return migrd_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_REQUEST,
+		return vmig_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_REQUEST,
 				       0, "bad file name");
 	if (!x->has_offset || x->offset > MAX_FILE_BYTES ||
 	    x->data.len > MIGRD_CHUNK)
-		return migrd_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_REQUEST,
+		return vmig_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_REQUEST,
 				       0, "bad offset or chunk size");
 	if (stat(dir, &st) < 0)
-		return migrd_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_STATE,
+		return vmig_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_STATE,
 				       0, "no migration of %s prepared here",
 				       x->guest);
 	if (mkdirs_for(dir, x->file) ||
 	    snprintf(path, sizeof(path), "%s/%s", dir, x->file) >=
 		    (int)sizeof(path))
-		return migrd_msg_error(m->seq, VMIG__ERR_CLASS__ERR_GENERIC,
+		return vmig_msg_error(m->seq, VMIG__ERR_CLASS__ERR_GENERIC,
 				       errno, "cannot create %s", x->file);
 	if (x->link) {
 		/* CRIU's parent link: it must lead into the tree */
 		if (!migrd_images_link_valid(x->file, x->link) || x->data.len)
-			return migrd_msg_error(m->seq,
+			return vmig_msg_error(m->seq,
 					       VMIG__ERR_CLASS__ERR_BAD_REQUEST,
 					       0, "bad link %s", x->file);
 		if ((unlink(path) < 0 && errno != ENOENT) ||
 		    symlink(x->link, path) < 0)
-			return migrd_msg_error(m->seq,
+			return vmig_msg_error(m->seq,
 					       VMIG__ERR_CLASS__ERR_GENERIC,
 					       errno, "%s: %s", x->file,
 					       strerror(errno));
-		return migrd_msg_new(VMIG__CTL_TYPE__CTL_OK, m->seq);
+		return vmig_msg_new(VMIG__CTL_TYPE__CTL_OK, m->seq);
 	}
 	if (x->offset == 0)
 		flags |= O_TRUNC;
 	fd = open(path, flags, x->has_mode ? (x->mode & 0700) | 0600 : 0600);
 	if (fd < 0)
-		return migrd_msg_error(m->seq, VMIG__ERR_CLASS__ERR_GENERIC,
+		return vmig_msg_error(m->seq, VMIG__ERR_CLASS__ERR_GENERIC,
 				       errno, "%s: %s", x->file,
 				       strerror(errno));
 	if (x->data.len &&
@@ -473,11 +473,11 @@ static Vmig__CtlMsg *recv_file(struct migrd *d, const Vmig__CtlMsg *m,
 		int e = errno;
 
 		close(fd);
-		return migrd_msg_error(m->seq, VMIG__ERR_CLASS__ERR_GENERIC, e,
+		return vmig_msg_error(m->seq, VMIG__ERR_CLASS__ERR_GENERIC, e,
 				       "%s: %s", x->file, strerror(e));
 	}
 	close(fd);
-	return migrd_msg_new(VMIG__CTL_TYPE__CTL_OK, m->seq);
+	return vmig_msg_new(VMIG__CTL_TYPE__CTL_OK, m->seq);
 }
 
 static uint64_t now_ms(void)
@@ -509,12 +509,12 @@ static Vmig__CtlMsg *wait_registered(struct migrd *d, const Vmig__CtlMsg *m)
 	}
 	if ((uint32_t)n < x->processes) {
 		free(procs);
-		return migrd_msg_error(m->seq, VMIG__ERR_CLASS__ERR_TIMEOUT, 0,
+		return vmig_msg_error(m->seq, VMIG__ERR_CLASS__ERR_TIMEOUT, 0,
 				       "guest %s restored on %s, but only %d of %u processes registered within %u ms",
 				       x->guest, d->cfg.host, n, x->processes,
 				       d->cfg.restore_timeout_ms);
 	}
-	r = migrd_msg_new(VMIG__CTL_TYPE__CTL_OK, m->seq);
+	r = vmig_msg_new(VMIG__CTL_TYPE__CTL_OK, m->seq);
 	if (r) {
 		r->mig = malloc(sizeof(*r->mig));
 		if (r->mig) {
@@ -538,7 +538,7 @@ Vmig__CtlMsg *migrd_incoming_handle(struct migrd *d, const Vmig__CtlMsg *m)
 	int n, ret;
 
 	if (!x || !x->guest || !migrd_name_valid(x->guest))
-		return migrd_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_REQUEST,
+		return vmig_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_REQUEST,
 				       0, "%s without a valid guest name",
 				       vmig_ctl_type_name(m->type));
 	migrd_images_dir(d, "in", x->guest, dir, sizeof(dir));
@@ -547,30 +547,30 @@ Vmig__CtlMsg *migrd_incoming_handle(struct migrd *d, const Vmig__CtlMsg *m)
 		n = migrd_registry_find(&d->reg, x->guest, 0, 0, &procs);
 		free(procs);
 		if (n > 0 || migrd_guest_file_running(&d->cfg, x->guest))
-			return migrd_msg_error(m->seq,
+			return vmig_msg_error(m->seq,
 					       VMIG__ERR_CLASS__ERR_BAD_STATE, 0,
 					       "a guest %s already runs on %s",
 					       x->guest, d->cfg.host);
 		if (!strcmp(migrd_backend_get(&d->cfg)->name, "none"))
-			return migrd_msg_error(m->seq,
+			return vmig_msg_error(m->seq,
 					       VMIG__ERR_CLASS__ERR_BAD_STATE, 0,
 					       "host %s has no backend to restore guests (backend = none)",
 					       d->cfg.host);
 		ret = migrd_images_fresh_dir(d, "in", x->guest, dir,
 					     sizeof(dir));
 		if (ret)
-			return migrd_msg_error(m->seq,
+			return vmig_msg_error(m->seq,
 					       VMIG__ERR_CLASS__ERR_GENERIC,
 					       -ret, "%s: %s", dir,
 					       strerror(-ret));
 		pr_info("guest %s coming from %s", x->guest,
 			x->src_host ? x->src_host : "?");
-		return migrd_msg_new(VMIG__CTL_TYPE__CTL_OK, m->seq);
+		return vmig_msg_new(VMIG__CTL_TYPE__CTL_OK, m->seq);
 	case VMIG__CTL_TYPE__CTL_MIG_FILE:
 		return recv_file(d, m, dir);
 	case VMIG__CTL_TYPE__CTL_MIG_RESTORE:
 		if (x->processes > 4096)
-			return migrd_msg_error(m->seq,
+			return vmig_msg_error(m->seq,
 					       VMIG__ERR_CLASS__ERR_BAD_REQUEST,
 					       0, "processes out of range");
 		migrd_shim_sockets_unlink_stale(&d->cfg, x->guest);
@@ -581,7 +581,7 @@ Vmig__CtlMsg *migrd_incoming_handle(struct migrd *d, const Vmig__CtlMsg *m)
 		pr_info("backend restore of %s: %llu ms", x->guest,
 			(unsigned long long)(now_ms() - t0));
 		if (ret)
-			return migrd_msg_error(m->seq,
+			return vmig_msg_error(m->seq,
 					       VMIG__ERR_CLASS__ERR_GENERIC,
 					       -ret, "restore on %s: %s",
 					       d->cfg.host, err);
@@ -592,24 +592,24 @@ Vmig__CtlMsg *migrd_incoming_handle(struct migrd *d, const Vmig__CtlMsg *m)
 	case VMIG__CTL_TYPE__CTL_MIG_ABORT:
 		migrd_rm_rf(dir);
 		pr_info("incoming guest %s dropped", x->guest);
-		return migrd_msg_new(VMIG__CTL_TYPE__CTL_OK, m->seq);
+		return vmig_msg_new(VMIG__CTL_TYPE__CTL_OK, m->seq);
 	case VMIG__CTL_TYPE__CTL_MIG_MOVED: {
 		unsigned char a[16];
 
 		if (!x->dest_addr || (inet_pton(AF_INET, x->dest_addr, a) != 1 &&
 				      inet_pton(AF_INET6, x->dest_addr, a) != 1))
-			return migrd_msg_error(m->seq,
+			return vmig_msg_error(m->seq,
 					       VMIG__ERR_CLASS__ERR_BAD_REQUEST,
 					       0, "MOVED without an address");
 		ret = migrd_backend_get(&d->cfg)->moved(&d->cfg, x->guest,
 						       x->dest_addr, err,
 						       sizeof(err));
 		if (ret)
-			return migrd_msg_error(m->seq,
+			return vmig_msg_error(m->seq,
 					       VMIG__ERR_CLASS__ERR_GENERIC,
 					       -ret, "%s", err);
 		pr_info("guest %s now at %s", x->guest, x->dest_addr);
-		return migrd_msg_new(VMIG__CTL_TYPE__CTL_OK, m->seq);
+		return vmig_msg_new(VMIG__CTL_TYPE__CTL_OK, m->seq);
 	}
 	case VMIG__CTL_TYPE__CTL_NONE:
 	case VMIG__CTL_TYPE__CTL_HELLO:
@@ -629,6 +629,6 @@ Vmig__CtlMsg *migrd_incoming_handle(struct migrd *d, const Vmig__CtlMsg *m)
 	case _VMIG__CTL_TYPE_IS_INT_SIZE:
 		break;
 	}
-	return migrd_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
+	return vmig_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
 			       "not a migration message");
 }

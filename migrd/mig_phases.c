@@ -25,7 +25,7 @@
 #include "api_server.h"
 #include "backend.h"
 #include "call.h"
-#include "ctlmsg.h"
+#include "ctlmsg_heap.h"
 #include "guest_files.h"
 #include "images.h"
 #include "log.h"
@@ -297,7 +297,7 @@ static int phase_setup(struct mig_run *r)
 			seterr(r, "guest %s has no process here", r->m->guest);
 			return -ENOENT;
 		}
-		r->states = migrd_msg_new(VMIG__CTL_TYPE__CTL_OK, 0);
+		r->states = vmig_msg_new(VMIG__CTL_TYPE__CTL_OK, 0);
 		if (!r->states)
 			return -ENOMEM;
 	} else {

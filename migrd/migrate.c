@@ -18,7 +18,7 @@
 #define LOG_PREFIX "migrd: migrate: "
 #include "api_server.h"
 #include "call.h"
-#include "ctlmsg.h"
+#include "ctlmsg_heap.h"
 #include "guest_files.h"
 #include "log.h"
 #include "migrate.h"

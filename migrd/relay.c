@@ -12,7 +12,7 @@
 
 #define LOG_PREFIX "migrd: relay: "
 #include "call.h"
-#include "ctlmsg.h"
+#include "ctlmsg_heap.h"
 #include "log.h"
 #include "relay.h"
 
@@ -232,7 +232,7 @@ static Vmig__CtlMsg *deliver_local(struct migrd *d, const Vmig__CtlMsg *req,
 		t[i].proc = procs[i];
 	n = add_scanned(d, &t, n, fw, skip_pid);
 	if (n == 0 && (fw->dest_guest || fw->has_dest_pid)) {
-		reply = migrd_msg_error(req->seq, VMIG__ERR_CLASS__ERR_NOT_FOUND,
+		reply = vmig_msg_error(req->seq, VMIG__ERR_CLASS__ERR_NOT_FOUND,
 					0, "no process%s%s%s on host %s",
 					fw->dest_guest ? " of guest " : "",
 					fw->dest_guest ? fw->dest_guest : "",
@@ -255,7 +255,7 @@ static Vmig__CtlMsg *deliver_local(struct migrd *d, const Vmig__CtlMsg *req,
 		if (t[i].started)
 			pthread_join(t[i].th, NULL);
 
-	reply = migrd_msg_new(VMIG__CTL_TYPE__CTL_OK, req->seq);
+	reply = vmig_msg_new(VMIG__CTL_TYPE__CTL_OK, req->seq);
 	if (!reply)
 		goto out;
 	reply->replies = calloc(n ? n : 1, sizeof(*reply->replies));
@@ -275,7 +275,7 @@ static Vmig__CtlMsg *deliver_local(struct migrd *d, const Vmig__CtlMsg *req,
 		}
 		if (t[i].ret) {
 			pr_warn("%s", t[i].err);
-			r = migrd_msg_error(inner->seq,
+			r = vmig_msg_error(inner->seq,
 					    VMIG__ERR_CLASS__ERR_UNREACHABLE,
 					    -t[i].ret, "%s", t[i].err);
 			if (!r)
@@ -283,7 +283,7 @@ static Vmig__CtlMsg *deliver_local(struct migrd *d, const Vmig__CtlMsg *req,
 		}
 		t[i].reply = NULL;
 		reply->replies[k++] = r;
-		migrd_msg_tag(r, t[i].proc.pid, t[i].proc.guest, d->cfg.host);
+		vmig_msg_tag(r, t[i].proc.pid, t[i].proc.guest, d->cfg.host);
 	}
 	reply->n_replies = k;
 out:
@@ -312,7 +312,7 @@ static Vmig__CtlMsg *deliver_remote(struct migrd *d, const Vmig__CtlMsg *req,
 			      &reply, err, sizeof(err));
 	if (ret) {
 		pr_warn("forward to host %s: %s", dest->name, err);
-		return migrd_msg_error(req->seq,
+		return vmig_msg_error(req->seq,
 				       ret == -EACCES ?
 					       VMIG__ERR_CLASS__ERR_AUTH :
 					       VMIG__ERR_CLASS__ERR_UNREACHABLE,
@@ -332,23 +332,23 @@ Vmig__CtlMsg *migrd_relay_forward(struct migrd *d, const Vmig__CtlMsg *req,
 	char err[256];
 
 	if (!fw || !fw->inner)
-		return migrd_msg_error(req->seq,
+		return vmig_msg_error(req->seq,
 				       VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
 				       "FORWARD without an inner message");
 	if (!fw->inner->has_type ||
 	    fw->inner->type == VMIG__CTL_TYPE__CTL_HELLO ||
 	    fw->inner->type == VMIG__CTL_TYPE__CTL_FORWARD ||
 	    fw->inner->type == VMIG__CTL_TYPE__CTL_NONE)
-		return migrd_msg_error(req->seq,
+		return vmig_msg_error(req->seq,
 				       VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
 				       "FORWARD cannot carry %s",
 				       vmig_ctl_type_name(fw->inner->type));
 	if (fw->dest_guest && !migrd_name_valid(fw->dest_guest))
-		return migrd_msg_error(req->seq,
+		return vmig_msg_error(req->seq,
 				       VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
 				       "bad dest_guest name");
 	if (fw->has_timeout_ms && fw->timeout_ms > 600000)
-		return migrd_msg_error(req->seq,
+		return vmig_msg_error(req->seq,
 				       VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
 				       "timeout_ms above 600000");
 	if (from_peer)
@@ -356,7 +356,7 @@ Vmig__CtlMsg *migrd_relay_forward(struct migrd *d, const Vmig__CtlMsg *req,
 	cls = migrd_relay_resolve(&d->cfg, fw, migrd_addr_is_local, &dest, err,
 				  sizeof(err));
 	if (cls)
-		return migrd_msg_error(req->seq, cls, 0, "%s", err);
+		return vmig_msg_error(req->seq, cls, 0, "%s", err);
 	if (dest.local)
 		return deliver_local(d, req, fw, skip_pid);
 	return deliver_remote(d, req, &dest);

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ctlmsg.h"
+#include "ctlmsg_heap.h"
 
-Vmig__CtlMsg *migrd_msg_new(Vmig__CtlType type, uint32_t seq)
+Vmig__CtlMsg *vmig_msg_new(Vmig__CtlType type, uint32_t seq)
 {
 	Vmig__CtlMsg *m = malloc(sizeof(*m));
 
@@ -22,11 +22,11 @@ Vmig__CtlMsg *migrd_msg_new(Vmig__CtlType type, uint32_t seq)
 	return m;
 }
 
-Vmig__CtlMsg *migrd_msg_error(uint32_t seq, Vmig__ErrClass cls, int err_no,
-			      const char *fmt, ...)
+Vmig__CtlMsg *vmig_msg_error(uint32_t seq, Vmig__ErrClass cls, int err_no,
+			     const char *fmt, ...)
 {
-	Vmig__CtlMsg *m = migrd_msg_new(VMIG__CTL_TYPE__CTL_ERROR, seq);
-	char desc[512];
+	Vmig__CtlMsg *m = vmig_msg_new(VMIG__CTL_TYPE__CTL_ERROR, seq);
+	char desc[1024];
 	va_list ap;
 
 	if (!m)
@@ -53,8 +53,8 @@ fail:
 	return NULL;
 }
 
-int migrd_msg_tag(Vmig__CtlMsg *m, pid_t pid, const char *guest,
-		  const char *host)
+int vmig_msg_tag(Vmig__CtlMsg *m, pid_t pid, const char *guest,
+		 const char *host)
 {
 	Vmig__Hello *h = m->hello;
 
@@ -82,7 +82,7 @@ int migrd_msg_tag(Vmig__CtlMsg *m, pid_t pid, const char *guest,
 	return 0;
 }
 
-Vmig__CtlMsg *migrd_msg_dup(const Vmig__CtlMsg *m)
+Vmig__CtlMsg *vmig_msg_dup(const Vmig__CtlMsg *m)
 {
 	size_t len = vmig__ctl_msg__get_packed_size(m);
 	uint8_t *buf = malloc(len ? len : 1);
