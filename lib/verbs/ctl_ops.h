@@ -50,8 +50,6 @@ int vmig_op_teardown(struct vmig_req *r);
 int vmig_op_restore(struct vmig_req *r);
 int vmig_op_reconnect(struct vmig_req *r);
 
-/* suspend.c: runs in the shim thread between events, takes shim.lock */
-void vmig_suspend_poll_aborts(void);
 /* capture.c: the ERR flush shared by teardown and a peer's reset */
 int vmig_qp_flush_recvs(struct vmig_qp **qps, size_t n);
 Vmig__VerbsImage *vmig_image_build(struct vmig_req *r);

@@ -237,7 +237,6 @@ static void *events_main(void *arg)
 		/* register first: migrd may be asked to move us right away */
 		vmig_migrd_register_kick();
 		events_once(1000, true);
-		vmig_suspend_poll_aborts();
 	}
 	return NULL;
 }

@@ -126,12 +126,6 @@ static int post_marker(struct vmig_qp *qp)
 	return ret;
 }
 
-/* Shim thread, every round: nothing left to do since markers are filtered
- * by the CQs themselves (kept for a drain that outlives its request). */
-void vmig_suspend_poll_aborts(void)
-{
-}
-
 static void drain_abort(void)
 {
 	struct vmig_qp *qp;
