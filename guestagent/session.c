@@ -109,10 +109,13 @@ void ga_session_serve(struct ga_agent *a, int fd)
 		ret = ga_wait(pfd, lfd >= 0 ? 2 : 1, -1);
 		if (ret < 0)
 			break;
-		if (lfd >= 0 && (pfd[1].revents & POLLIN))
-			refuse_extra(lfd);
-		if (!pfd[0].revents)
+		/* the host first: if it just hung up, a waiting connection
+		 * is the next host, not a second one */
+		if (!pfd[0].revents) {
+			if (lfd >= 0 && (pfd[1].revents & POLLIN))
+				refuse_extra(lfd);
 			continue;
+		}
 		m = NULL;
 		ret = vmig_ctl_recv(fd, &m);
 		if (ret == 0)
