@@ -108,6 +108,9 @@ bench_cost() {
 	# shellcheck disable=SC2046
 	cg write-shim vmig-run -- $(vg write-shim) "${base[@]}" || ok=0
 	# shellcheck disable=SC2046
+	cg write-shim-glibc env VMIG_GLIBC_DOORBELL=1 vmig-run -- \
+		$(vg write-shim-glibc) "${base[@]}" || ok=0
+	# shellcheck disable=SC2046
 	cg write-thread $(vg write-thread) "${base[@]}" --idle-thread || ok=0
 	# shellcheck disable=SC2046
 	cg send-plain $(vg send-plain) "${base[@]}" --send || ok=0
@@ -123,16 +126,17 @@ bench_cost() {
 		return
 	fi
 	local n
-	for n in write-plain write-shim write-thread send-plain send-shim; do
+	for n in write-plain write-shim write-shim-glibc write-thread send-plain send-shim; do
 		say "  $n: $(cat "$CGD/$n.txt")"
 		grep -q 'empty_polls=0 ' "$CGD/$n.txt" ||
 			say "  ($n: some polls found no completion; per-poll figures include them)"
 	done
 
-	local ps_p ps_s ps_t pl_p pl_s rs_p rs_s ps_d pl_d rs_d sp sl sr
+	local ps_p ps_s ps_t ps_g pl_p pl_s rs_p rs_s ps_d pl_d rs_d sp sl sr
 	ps_p=$(per_call write-plain cost_post_send)
 	ps_s=$(per_call write-shim cost_post_send)
 	ps_t=$(per_call write-thread cost_post_send)
+	ps_g=$(per_call write-shim-glibc cost_post_send)
 	pl_p=$(per_call write-plain cost_poll)
 	pl_s=$(per_call write-shim cost_poll)
 	rs_p=$(per_call send-plain cost_post_recv)
@@ -165,6 +169,9 @@ bench_cost() {
 		"($(calc "$ps_t - $ps_p") Ir more than single-threaded: rxe rings its" \
 		"doorbell with write(), whose libc wrapper takes the cancellation" \
 		"path once a process has a second thread, and the shim starts one)"
+	say "  shim with glibc's doorbell write() (VMIG_GLIBC_DOORBELL=1):" \
+		"ibv_post_send $ps_g Ir, $(calc "$ps_g - $ps_p") added" \
+		"(the shim rings rxe's doorbell with a bare syscall: doorbell_write.c)"
 	say "  added = shim - plain (all code under the verb); shim's own =" \
 		"self instructions of vmig_post_send / vmig_poll_cq / vmig_post_recv"
 
@@ -172,6 +179,7 @@ bench_cost() {
 	row "ibv_poll_cq added by the shim" "$pl_d Ir/completion (shim's own code $sl Ir; plain $pl_p Ir)"
 	row "ibv_post_recv added by the shim" "$rs_d Ir/call (shim's own code $sr Ir; plain $rs_p Ir)"
 	row "post_send: cost of a 2nd thread (plain)" "$(calc "$ps_t - $ps_p") Ir/call"
+	row "post_send added, glibc's doorbell write()" "$(calc "$ps_g - $ps_p") Ir/call (VMIG_GLIBC_DOORBELL=1)"
 	local wp ws
 	wp=$(sed -n 's/.*ns_per_iter=\([0-9]*\).*/\1/p' "$CGD/write-plain.txt")
 	ws=$(sed -n 's/.*ns_per_iter=\([0-9]*\).*/\1/p' "$CGD/write-shim.txt")

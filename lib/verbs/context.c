@@ -151,6 +151,7 @@ int vmig_ctx_open_real(struct vmig_ctx *ctx, const char *devname)
 	fcntl(real->async_fd, F_SETFL,
 	      fcntl(real->async_fd, F_GETFL) | O_NONBLOCK);
 	ctx->real = real;
+	vmig_doorbell_skip_cancel();	/* the provider is loaded by now */
 	ctx->vctx.context.num_comp_vectors = real->num_comp_vectors;
 	for (i = 0; i < ctx->ngids; i++) {
 		struct vmig_gid_ent *g = &ctx->gids[i];
