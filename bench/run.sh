@@ -8,15 +8,17 @@
 #      repeatable), plain and under the shim, and the difference; 1b: the
 #      time of a post + completion event + poll round, plain and shim
 #   2. ib_write_bw / ib_send_lat h1 <-> h2, plain and with the shim on both
-#      ends, alternated in one run, and the ratios shim/plain
+#      ends, alternated in one run, and the ratios shim/plain; 2b: the same
+#      on one host whose clock counts instructions (QEMU -icount)
 #   3. `vmig-ctl PID cycle` step times for 1, 100 and 1000 QPs
 #   4. migration h1 -> h2 of a 64 and a 512 MiB process guest by vmigrate,
 #      with and without RDMA, and plain CRIU of the same process
 #
 # Environment: VMIG_BENCH_ITERS (verbs_cost iterations, 200),
-# VMIG_BENCH_ROUNDS (perftest plain/shim pairs, 2), VMIG_BENCH_QPS
+# VMIG_BENCH_ROUNDS (perftest plain/shim pairs, 2), VMIG_BENCH_ICOUNT_ROUNDS
+# (the same under -icount, 4), VMIG_BENCH_QPS
 # ("1 100 1000"), VMIG_BENCH_MIGRATE_MIB ("64 512"), VMIG_BENCH_ONLY (a
-# subset of "cost event perf cycle vmigrate criu").
+# subset of "cost event perf icount cycle vmigrate criu").
 set -uo pipefail
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -26,11 +28,12 @@ export VMIG_SRC=$SRC VMIG_BUILD_DIR
 
 ITERS=${VMIG_BENCH_ITERS:-200}
 ROUNDS=${VMIG_BENCH_ROUNDS:-2}
+ROUNDS_ICOUNT=${VMIG_BENCH_ICOUNT_ROUNDS:-4}
 QPS=${VMIG_BENCH_QPS:-1 100 1000}
 MIGRATE_MIB=${VMIG_BENCH_MIGRATE_MIB:-64 512}
 # 512 MiB of process plus its images in the hosts' tmpfs /tmp
 export VMIG_TB_MEM=${VMIG_TB_MEM:-2048}
-ONLY=${VMIG_BENCH_ONLY:-cost event perf cycle vmigrate criu}
+ONLY=${VMIG_BENCH_ONLY:-cost event perf icount cycle vmigrate criu}
 CG=$SRC/bench/cg_costs.py
 
 SUMMARY=()
@@ -323,6 +326,130 @@ bench_perf() {
 		missed "ib_send_lat shim/plain" "runs failed (see above)"
 	fi
 	[ $fail = 0 ] || say "  (some runs failed twice: the means above leave them out)"
+}
+
+# ---- 2b. perftest on one instruction-clocked host ----------------------------
+
+# pt_loop KIND MODE PORT: as pt, server and client both on h1 (rxe
+# loopback). KIND lat: the client busy-polls, under the shim when MODE=shim,
+# and the server (plain) sleeps on its completion channel, so that the one
+# vCPU goes back to the client at once (two busy-pollers would hand it over
+# only at the 4 ms scheduler tick). KIND late: both ends sleep on events,
+# both under the shim when MODE=shim.
+pt_loop() {
+	local kind=$1 mode=$2 port=$3 pre=() spre=() prog args sargs out srv rc
+	[ "$mode" = shim ] && pre=(vmig-run --)
+	case $kind in
+	bw) prog=ib_write_bw args=(-d rxe0 -x 1 -F -s 65536 -n 1000 -p "$port")
+		sargs=("${args[@]}") spre=("${pre[@]}") ;;
+	lat) prog=ib_send_lat args=(-d rxe0 -x 1 -F -s 2 -n 1000 -p "$port")
+		sargs=(-e "${args[@]}") ;;
+	late) prog=ib_send_lat args=(-e -d rxe0 -x 1 -F -s 2 -n 1000 -p "$port")
+		sargs=("${args[@]}") spre=("${pre[@]}") ;;
+	esac
+	out=$PTD/loop-$kind-$mode-$port
+	tb_exec_t 300 h1 "${spre[@]}" "$prog" "${sargs[@]}" >"$out.srv" 2>&1 &
+	srv=$!
+	if ! tb_wait_port h1 "$port" 60 >/dev/null 2>&1; then
+		wait "$srv"
+		return 1
+	fi
+	tb_exec_t 300 h1 "${pre[@]}" "$prog" "${args[@]}" "$(tb_addr h1)" >"$out.cli" 2>&1
+	rc=$?
+	tb_wait_bg "$srv" 120 || return 1
+	[ $rc = 0 ] || return 1
+	if [ "$kind" = bw ]; then
+		awk '$1 == 65536 && $2 == 1000 { print $4; exit }' "$out.cli"
+	else
+		awk '$1 == 2 && $2 == 1000 { print $5, $6; exit }' "$out.cli"
+	fi
+}
+
+# Under plain TCG a guest's clock is the machine's: with other QEMUs on the
+# same two cores, runs of one mode differ up to 4x (section 2). With
+# -icount the guest's clock (and TSC) advances per instruction executed, so
+# perftest's figures count the instructions of the whole path, kernel rxe
+# included, whatever the machine's load. One vCPU and no second host
+# (icount does not bring up a second vCPU here, and a peer host would
+# bring its real-time clock back in): client and server share h1 over
+# rxe's loopback, and the latency run has the shim on the polling client
+# only (pt_loop). Order plain, shim, shim, plain... so that a drift within
+# the run cancels.
+bench_perf_icount() {
+	say ""
+	say "== 2b. perftest on one host over rxe loopback, QEMU -icount" \
+		"(guest time = instructions x 8 ns), $ROUNDS_ICOUNT pairs"
+	local rows
+	rows=$(mktemp)
+	(
+		export VMIG_TB_ACCEL=icount
+		tb_up 1 >"$rows.up" 2>&1 || { tail -n 5 "$rows.up" >&2; exit 3; }
+		PTD=$(tb_shared)/perftest
+		mkdir -p "$PTD"
+		tb_exec h1 mkdir -p /run/vmig
+		local r mode v port=18800 order
+		for r in $(seq "$ROUNDS_ICOUNT"); do
+			order="plain shim"
+			[ $((r % 2)) = 0 ] && order="shim plain"
+			for mode in $order; do
+				port=$((port + 1))
+				v=$(pt_loop bw "$mode" "$port") && [ -n "$v" ] &&
+					echo "bw $mode $v" >>"$rows"
+				port=$((port + 1))
+				v=$(pt_loop lat "$mode" "$port") && [ -n "$v" ] &&
+					echo "lat $mode $v" >>"$rows"
+				port=$((port + 1))
+				v=$(pt_loop late "$mode" "$port") && [ -n "$v" ] &&
+					echo "late $mode $v" >>"$rows"
+			done
+		done
+	)
+	local rc=$?
+	rm -f "$rows.up"
+	if [ $rc != 0 ] || [ ! -s "$rows" ]; then
+		missed "perftest under -icount" "the host did not boot or no run finished"
+		rm -f "$rows"
+		return
+	fi
+	awk '{ what = "ib_send_lat -e -s 2 -n 1000 "; fig = "typical " $3 " us, average " $4 " us"
+	       if ($1 == "lat") what = "ib_send_lat -s 2 (srv -e)   "
+	       if ($1 == "bw") { what = "ib_write_bw -s 65536 -n 1000"; fig = $3 " MB/s" }
+	       printf "  %s %-5s %s\n", what, $2, fig }' "$rows"
+	# median of a mode's figures (column c)
+	med() { awk -v k="$1" -v m="$2" -v c="$3" '$1 == k && $2 == m { print $c }' "$rows" |
+		sort -g | awk '{ v[NR] = $1 } END { if (NR) printf "%.2f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+	local bp bs lp ls ap as
+	bp=$(med bw plain 3); bs=$(med bw shim 3)
+	lp=$(med lat plain 3); ls=$(med lat shim 3)
+	ap=$(med lat plain 4); as=$(med lat shim 4)
+	if [ -n "$bp" ] && [ -n "$bs" ]; then
+		say "  ib_write_bw median: plain $bp MB/s, shim $bs MB/s, shim/plain $(calc3 "$bs / $bp")"
+		row "ib_write_bw, -icount loopback (median)" \
+			"plain $bp MB/s, shim $bs MB/s, shim/plain $(calc3 "$bs / $bp")"
+	else
+		missed "ib_write_bw under -icount" "runs failed"
+	fi
+	if [ -n "$lp" ] && [ -n "$ls" ]; then
+		say "  ib_send_lat (shim on the polling client) median typical: plain $lp us," \
+			"shim $ls us, shim/plain $(calc3 "$ls / $lp"); average: plain $ap us," \
+			"shim $as us, shim/plain $(calc3 "$as / $ap")"
+		say "  (both ends polling under the shim: the added time twice," \
+			"$(calc3 "1 + 2 * ($ls - $lp) / $lp") of plain)"
+		row "ib_send_lat, -icount loopback (median)" \
+			"typical plain $lp us, shim (client) $ls us, shim/plain $(calc3 "$ls / $lp"); both ends ~$(calc3 "1 + 2 * ($ls - $lp) / $lp")"
+	else
+		missed "ib_send_lat under -icount" "runs failed"
+	fi
+	lp=$(med late plain 3); ls=$(med late shim 3)
+	if [ -n "$lp" ] && [ -n "$ls" ]; then
+		say "  ib_send_lat -e median typical: plain $lp us, shim $ls us, shim/plain $(calc3 "$ls / $lp")" \
+			"(completion events: the shim relays each through its thread)"
+		row "ib_send_lat -e, -icount loopback (median)" \
+			"typical plain $lp us, shim $ls us, shim/plain $(calc3 "$ls / $lp")"
+	else
+		missed "ib_send_lat -e under -icount" "runs failed"
+	fi
+	rm -f "$rows"
 }
 
 # ---- 3. cycle step times ---------------------------------------------------------
@@ -619,13 +746,16 @@ bench_migrate() {
 main() {
 
 	say "vmigrate benchmarks: $(date -u '+%Y-%m-%d %H:%M UTC'), build $VMIG_BUILD_DIR"
-	tb_up 2
-	say "(hosts: QEMU $(cat "$VMIG_TESTBED_DIR/accel" 2>/dev/null || echo '?'), 1 vCPU" \
-		"each; the machine is shared, so timings are noisy; instruction counts" \
-		"are exact)"
+	if [ "$ONLY" != icount ]; then
+		tb_up 2
+		say "(hosts: QEMU $(cat "$VMIG_TESTBED_DIR/accel" 2>/dev/null || echo '?'), 1 vCPU" \
+			"each; the machine is shared, so timings are noisy; instruction counts" \
+			"are exact)"
+	fi
 	wants cost && bench_cost
 	wants event && bench_event
 	wants perf && bench_perf
+	wants icount && bench_perf_icount
 	wants cycle && bench_cycle
 	{ wants vmigrate || wants criu; } && bench_migrate
 

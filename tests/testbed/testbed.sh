@@ -13,7 +13,9 @@
 # Environment: VMIG_SRC, VMIG_BUILD_DIR (default $VMIG_SRC/build),
 # VMIG_TESTBED_DIR (state, default $VMIG_BUILD_DIR/testbed),
 # VMIG_TESTBED_CACHE (kernel cache, default /var/cache/vmigrate-testbed),
-# VMIG_TB_ACCEL (kvm|tcg|auto), VMIG_TB_MEM (MiB per host, default 1024),
+# VMIG_TB_ACCEL (kvm|tcg|icount|auto; icount: TCG whose guest clock counts
+# instructions, 2^VMIG_TB_ICOUNT_SHIFT ns each, default 3), VMIG_TB_MEM (MiB
+# per host, default 1024), VMIG_TB_SMP (vCPUs per host, default 1),
 # VMIG_TB_BOOT_TIMEOUT (s), VMIG_TB_EXEC_TIMEOUT (s, default 900, 0 = none),
 # VMIG_TB_OWNER (pid: the testbed goes down by itself when it dies).
 set -euo pipefail
@@ -141,7 +143,7 @@ build_initrd() {
 
 pick_accel() {
 	case ${VMIG_TB_ACCEL:-auto} in
-	kvm | tcg) echo "$VMIG_TB_ACCEL" ;;
+	kvm | tcg | icount) echo "$VMIG_TB_ACCEL" ;;
 	auto)
 		local f=$KROOT/accel-$(uname -r)
 		if [ -s "$f" ]; then
@@ -153,7 +155,7 @@ pick_accel() {
 			echo "$a"
 		fi
 		;;
-	*) die "VMIG_TB_ACCEL must be kvm, tcg or auto" ;;
+	*) die "VMIG_TB_ACCEL must be kvm, tcg, icount or auto" ;;
 	esac
 }
 
@@ -232,15 +234,20 @@ write_env() {
 
 start_host() {
 	local h=$1 i accel=$2 cpu mem=${VMIG_TB_MEM:-1024} hd=$STATE/hosts/$1
+	local extra=()
 	i=$(host_index "$h")
 	case $accel in
 	kvm) cpu=max ;;
+	# the guest's clock (and TSC) counts instructions, not host time:
+	# timings inside the guest no longer depend on the machine's load
+	icount) accel="tcg,thread=single" cpu=max
+		extra=(-icount "shift=${VMIG_TB_ICOUNT_SHIFT:-3},align=off") ;;
 	*) accel="tcg,thread=multi" cpu=max ;;
 	esac
 	local mac
 	mac=$(printf '52:54:00:77:%02x:%02x' "$((0x$(echo "$STATE" | sha256sum | cut -c1-2)))" "$i")
-	(cd "$STATE" && exec setsid qemu-system-x86_64 -name "vmig-tb-$h" -M pc -accel "$accel" -cpu "$cpu" \
-		-m "$mem" -smp 1 -nodefaults -no-user-config -display none -monitor none \
+	(cd "$STATE" && exec setsid qemu-system-x86_64 -name "vmig-tb-$h" -M pc -accel "$accel" -cpu "$cpu" "${extra[@]}" \
+		-m "$mem" -smp "${VMIG_TB_SMP:-1}" -nodefaults -no-user-config -display none -monitor none \
 		-no-reboot -kernel "$KERNEL" -initrd "$INITRD" \
 		-chardev "file,id=con0,path=hosts/$h/console.log" -serial chardev:con0 \
 		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
