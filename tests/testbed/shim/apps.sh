@@ -1,7 +1,8 @@
 #!/bin/bash
 # Unmodified rdma-core and perftest programs run under vmig-run on both
-# ends (server on h1, client on h2): rc/ud/srq pingpong, ib_write_bw,
-# ib_send_bw, ib_read_lat, rping.
+# ends (server on h1, client on h2): rc/ud/srq pingpong, rc pingpong
+# sleeping on completion events (-e), ib_write_bw, ib_send_bw, ib_read_lat,
+# and librdmacm's rping and rdma_server/rdma_client.
 . "$(dirname "$0")/common.sh"
 tb_need 2
 
@@ -35,10 +36,12 @@ EOT
 }
 
 pair rc_pingpong "ibv_rc_pingpong -d rxe0 -g 1 -n 20" "ibv_rc_pingpong -d rxe0 -g 1 -n 20 10.77.0.1"
+pair rc_pingpong_events "ibv_rc_pingpong -d rxe0 -g 1 -n 20 -e" "ibv_rc_pingpong -d rxe0 -g 1 -n 20 -e 10.77.0.1"
 pair ud_pingpong "ibv_ud_pingpong -d rxe0 -g 1 -n 20" "ibv_ud_pingpong -d rxe0 -g 1 -n 20 10.77.0.1"
 pair srq_pingpong "ibv_srq_pingpong -d rxe0 -g 1 -n 20 -q 4" "ibv_srq_pingpong -d rxe0 -g 1 -n 20 -q 4 10.77.0.1"
 pair ib_write_bw "ib_write_bw -d rxe0 -x 1 -F -n 200 -s 4096" "ib_write_bw -d rxe0 -x 1 -F -n 200 -s 4096 10.77.0.1"
 pair ib_send_bw "ib_send_bw -d rxe0 -x 1 -F -n 200 -s 4096" "ib_send_bw -d rxe0 -x 1 -F -n 200 -s 4096 10.77.0.1"
 pair ib_read_lat "ib_read_lat -d rxe0 -x 1 -F -n 20" "ib_read_lat -d rxe0 -x 1 -F -n 20 10.77.0.1"
 pair rping "rping -s -a 10.77.0.1 -C 5 -v" "rping -c -a 10.77.0.1 -C 5 -v"
+pair rdma_server "rdma_server -s 10.77.0.1 -p 7471" "rdma_client -s 10.77.0.1 -p 7471"
 t_done
