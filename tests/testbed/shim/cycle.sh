@@ -1,6 +1,7 @@
 #!/bin/bash
 # Issue 4's migration loop: while ib_send_bw and rdma_stress run between h1
-# and h2 under the shim, 10 `vmig-ctl cycle` of the h1 end complete (the h2
+# and h2 under the shim, 10 `vmig-ctl cycle` of the h1 end complete (then 3
+# under ibv_rc_pingpong sleeping on completion events) (the h2
 # end is reset and reconnected through migrd's FORWARD), both runs finish
 # correctly, and the physical QPNs and keys changed while the virtual ones
 # the applications see did not.
@@ -33,10 +34,10 @@ for h in h1 h2; do
 	ok $? "migrd started on $h"
 done
 
-# run NAME SERVER-CMD CLIENT-CMD: server on h1 (the end that cycles),
-# client on h2; cycles the server CYCLES times while they run.
+# run NAME SERVER-CMD CLIENT-CMD [N]: server on h1 (the end that cycles),
+# client on h2; cycles the server N (default CYCLES) times while they run.
 run() {
-	local name=$1 srv=$2 cli=$3 s c d
+	local name=$1 srv=$2 cli=$3 n=${4:-$CYCLES} s c d
 	s=$(script "$name-srv.sh" <<EOT
 #!/bin/bash
 VMIG_LOG_LEVEL=${VMIG_SHIM_LOG:-info} exec timeout 600 vmig-run --no-ns --guest $name-a -- $srv
@@ -53,7 +54,7 @@ EOT
 sleep 15
 pid=\$(pgrep -x ${srv%% *} | head -n 1)
 vmig-ctl \$pid state > $W/$name-state-before.txt || exit 1
-vmig-ctl \$pid cycle --count $CYCLES --timeout 30000 > $W/$name-cycles.txt 2>&1
+vmig-ctl \$pid cycle --count $n --timeout 30000 > $W/$name-cycles.txt 2>&1
 rc=\$?
 vmig-ctl \$pid state > $W/$name-state-after.txt
 exit \$rc
@@ -67,7 +68,7 @@ EOT
 	local drc=$?
 	wait $sp; local src=$?
 	wait $cp; local crc=$?
-	ok $drc "$name: $CYCLES cycles of the h1 end completed"
+	ok $drc "$name: $n cycles of the h1 end completed"
 	grep -E "^  (total|teardown|restore|reset-peer|reconnect)" "$W/$name-cycles.txt" | tail -n 5 | diag
 	[ $drc = 0 ] || { diag < "$W/$name-cycles.txt"; diag < "$W/$name-drive.out"; }
 	ok $((src | crc)) "$name finished correctly on both ends (rc $src/$crc)"
@@ -94,6 +95,12 @@ run send_bw "ib_send_bw -d rxe0 -x 1 -F -D 100 -s 1024" \
 # ones, and their datagrams follow the peer's new QPN.
 run stress "rdma_stress -d rxe0 --timeout 500" \
 	"rdma_stress -d rxe0 -t 100 -q 2 --ops ${VMIG_STRESS_OPS:-all} --pause-ms 5 10.77.0.1"
+# Both ends asleep on completion channels (-e): the cycling end's thread
+# waits in ibv_get_cq_event while its real channel and CQ are destroyed
+# and made again; the armed CQ gets an event so that it polls again.
+[ -n "${VMIG_SHIM_ONLY_STRESS:-}" ] ||
+run rc_events "ibv_rc_pingpong -d rxe0 -g 1 -e -n 12000" \
+	"ibv_rc_pingpong -d rxe0 -g 1 -e -n 12000 10.77.0.1" 3
 tb_exec h1 pkill -x migrd
 tb_exec h2 pkill -x migrd
 t_done
