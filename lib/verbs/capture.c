@@ -107,6 +107,11 @@ int vmig_qp_flush_recvs(struct vmig_qp **qps, size_t n)
 
 			qp->marker_posted = !qp->real->context->ops.post_recv(
 				qp->real, &mk, &bad);
+			/* rxe (6.1) flushes its receive queue when a QP enters
+			 * ERR, not for a receive posted in ERR: ERR again
+			 * (always legal) has the marker flushed too */
+			if (qp->marker_posted)
+				vmig_real.modify_qp(qp->real, &a, IBV_QP_STATE);
 		}
 	}
 	for (;;) {
@@ -131,8 +136,8 @@ int vmig_qp_flush_recvs(struct vmig_qp **qps, size_t n)
 			prev = seen;
 			last = vmig_now_us();
 		}
-		/* rxe on 6.1 does not flush a receive posted in ERR: without
-		 * the marker, quiet for 800 ms means done */
+		/* without a marker (or one never flushed), quiet for 800 ms
+		 * means done */
 		if (done || seen >= expect + n ||
 		    vmig_now_us() - last > 800000 ||
 		    vmig_now_us() - t0 > 5000000)
