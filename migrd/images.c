@@ -565,6 +565,9 @@ Vmig__CtlMsg *migrd_incoming_handle(struct migrd *d, const Vmig__CtlMsg *m)
 					       strerror(-ret));
 		pr_info("guest %s coming from %s", x->guest,
 			x->src_host ? x->src_host : "?");
+		if (migrd_backend_get(&d->cfg)->prepare)
+			migrd_backend_get(&d->cfg)->prepare(&d->cfg, x->guest,
+							    dir);
 		return vmig_msg_new(VMIG__CTL_TYPE__CTL_OK, m->seq);
 	case VMIG__CTL_TYPE__CTL_MIG_FILE:
 		return recv_file(d, m, dir);
@@ -586,6 +589,10 @@ Vmig__CtlMsg *migrd_incoming_handle(struct migrd *d, const Vmig__CtlMsg *m)
 					       -ret, "restore on %s: %s",
 					       d->cfg.host, err);
 		pr_info("guest %s restored from %s", x->guest, dir);
+		/* the shims notice a restore by themselves, but only when their
+		 * thread wakes up: a HELLO has them register right now */
+		if (x->processes)
+			migrd_shim_sockets_poke(&d->cfg, x->guest);
 		/* restored processes do not read their images again */
 		migrd_rm_rf(dir);
 		return wait_registered(d, m);

@@ -699,6 +699,8 @@ static int rollback(struct mig_run *r, char *why, size_t why_len)
 		migrd_shim_sockets_unlink_stale(&r->d->cfg, r->m->guest);
 		ret = r->be->restore(&r->d->cfg, r->m->guest, r->out_dir,
 				     r->err, sizeof(r->err));
+		if (!ret && r->processes)	/* register now, as on the dest */
+			migrd_shim_sockets_poke(&r->d->cfg, r->m->guest);
 		if (!ret)
 			ret = wait_back(r);
 		if (ret) {
