@@ -7,12 +7,14 @@
 #   backend-criu.sh dump GUEST DIR [PARENT]
 #                                       checkpoint the guest into DIR
 #   backend-criu.sh restore GUEST DIR   restore it from DIR on this host
+#   backend-criu.sh prepare GUEST DIR   it is coming here into DIR (migrd
+#                                       runs this detached, output ignored)
 #   backend-criu.sh moved GUEST ADDR    it runs on host ADDR now: route there
 # migrd sets VMIG_RUN_DIR and VMIG_HOST. The last line of output is the
 # error migrd reports when this fails.
 set -eu
 [ $# -eq 3 ] || { [ $# -eq 4 ] && { [ "$1" = dump ] || [ "$1" = pre-dump ]; }; } ||
-	{ echo "usage: $0 pre-dump|dump GUEST DIR [PARENT] | restore GUEST DIR | moved GUEST ADDR" >&2; exit 2; }
+	{ echo "usage: $0 pre-dump|dump GUEST DIR [PARENT] | restore|prepare GUEST DIR | moved GUEST ADDR" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
 vg=
 for c in "$here/../tools/vmig-guest" "$here/vmig-guest" "$(command -v vmig-guest || true)"; do
@@ -23,6 +25,10 @@ case $1 in
 pre-dump) exec "$vg" pre-dump "$2" "$3" ${4:+--parent "$4"} ;;
 dump) exec "$vg" checkpoint "$2" "$3" ${4:+--parent "$4"} ;;
 restore) exec "$vg" restore "$2" "$3" ;;
+# CRIU's first run after boot probes the kernel for seconds (kerndat, kept
+# in /run/criu.kdat): have it done now rather than in the restore, which
+# runs while the guest is down. Any command probes first; this one is quick.
+prepare) [ -e /run/criu.kdat ] || criu check --feature mnt_id >/dev/null 2>&1 || true ;;
 moved) exec "$vg" route "$2" "$3" ;;
 *) echo "unknown operation $1" >&2; exit 2 ;;
 esac

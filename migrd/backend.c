@@ -2,7 +2,8 @@
 /*
  * Backends: "none" (no guest can move; the API says so) and "exec", which
  * runs `backend_exec pre-dump|dump GUEST DIR [PARENT]`, `backend_exec
- * restore GUEST DIR` and `backend_exec moved GUEST ADDR` with VMIG_RUN_DIR
+ * restore GUEST DIR`, `backend_exec prepare GUEST DIR` (detached, its
+ * result ignored) and `backend_exec moved GUEST ADDR` with VMIG_RUN_DIR
  * and VMIG_HOST set. migrd/backend-criu.sh is the exec program for process
  * guests (vmig-guest, i.e. CRIU 3.17 through its swrk RPC).
  */
@@ -162,6 +163,37 @@ static int exec_restore(const struct migrd_config *cfg, const char *guest,
 	return run_exec(cfg, "restore", guest, dir, NULL, err, err_len);
 }
 
+/* Detached (a grandchild nobody waits for), output dropped. */
+static void exec_prepare(const struct migrd_config *cfg, const char *guest,
+			 const char *dir)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return;
+	if (pid == 0) {
+		int null;
+
+		if (fork())
+			_exit(0);
+		null = open("/dev/null", O_RDWR);
+		if (null >= 0) {
+			dup2(null, STDIN_FILENO);
+			dup2(null, STDOUT_FILENO);
+			dup2(null, STDERR_FILENO);
+		}
+		setenv("VMIG_RUN_DIR", cfg->run_dir, 1);
+		setenv("VMIG_HOST", cfg->host, 1);
+		signal(SIGPIPE, SIG_DFL);
+		execl(cfg->backend_exec, cfg->backend_exec, "prepare", guest,
+		      dir, (char *)NULL);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+}
+
 static int exec_moved(const struct migrd_config *cfg, const char *guest,
 		      const char *addr, char *err, size_t err_len)
 {
@@ -173,6 +205,7 @@ static const struct migrd_backend_ops backend_exec = {
 	.pre_dump = exec_pre_dump,
 	.dump = exec_dump,
 	.restore = exec_restore,
+	.prepare = exec_prepare,
 	.moved = exec_moved,
 };
 

@@ -31,6 +31,12 @@ struct migrd_backend_ops {
 	/* Runs guest from the checkpoint in dir on this host. */
 	int (*restore)(const struct migrd_config *cfg, const char *guest,
 		       const char *dir, char *err, size_t err_len);
+	/* May be NULL. guest is about to come here into dir: get ready in
+	 * the background (CRIU's first run after boot probes the kernel for
+	 * seconds, which a restore in the downtime should not). Returns at
+	 * once; what it does is neither waited for nor checked. */
+	void (*prepare)(const struct migrd_config *cfg, const char *guest,
+			const char *dir);
 	/* guest now runs on the host at addr: reach it there (routes). */
 	int (*moved)(const struct migrd_config *cfg, const char *guest,
 		     const char *addr, char *err, size_t err_len);
