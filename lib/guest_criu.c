@@ -282,13 +282,20 @@ struct restore_ctx {
 static int restore_notify(const char *script, int pid, void *arg)
 {
 	struct restore_ctx *c = arg;
-	int ret;
+	char nerr[VMIG_GUEST_ERR_LEN] = "";
+	pid_t nft;
+	int ret, up;
 
 	if (strcmp(script, "post-restore"))
 		return 0;
-	ret = pid > 0 ? guest_nft_unlock(pid, c->dumped, c->err) : -ENOENT;
-	if (guest_host_net_up(c->g, c->err))
+	/* at once: the nft child works in the guest's netns, ip in ours */
+	nft = pid > 0 ? guest_nft_unlock_start(pid, c->dumped, nerr) : -ENOENT;
+	up = guest_host_net_up(c->g, c->err);
+	ret = guest_nft_unlock_finish(nft, nerr);
+	if (up)
 		return -1;
+	if (nerr[0])
+		snprintf(c->err, sizeof(c->err), "%s", nerr);
 	/* a CRIU that named no pid gets both done again after the restore */
 	c->net_done = ret == 0 || (ret == -ENOENT && pid > 0);
 	return 0;

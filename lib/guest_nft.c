@@ -26,11 +26,10 @@
 
 struct nft_ctx;
 
-int guest_nft_unlock(pid_t guest, pid_t dumped, char *err)
+pid_t guest_nft_unlock_start(pid_t guest, pid_t dumped, char *err)
 {
 	char path[64];
 	pid_t child;
-	int st;
 
 	child = fork();
 	if (child < 0) {
@@ -68,6 +67,15 @@ int guest_nft_unlock(pid_t guest, pid_t dumped, char *err)
 		snprintf(cmd, sizeof(cmd), "delete table inet CRIU-%d", (int)dumped);
 		_exit(run(ctx, cmd) ? 1 : 0);
 	}
+	return child;
+}
+
+int guest_nft_unlock_finish(pid_t child, char *err)
+{
+	int st;
+
+	if (child < 0)
+		return child;
 	while (waitpid(child, &st, 0) < 0) {
 		if (errno != EINTR) {
 			st = -1;
@@ -80,4 +88,10 @@ int guest_nft_unlock(pid_t guest, pid_t dumped, char *err)
 		     WIFEXITED(st) && WEXITSTATUS(st) == 3 ?
 			     "use " NFT_LIB : "enter the guest's netns");
 	return -EIO;
+}
+
+int guest_nft_unlock(pid_t guest, pid_t dumped, char *err)
+{
+	return guest_nft_unlock_finish(guest_nft_unlock_start(guest, dumped,
+							      err), err);
 }

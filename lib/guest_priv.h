@@ -45,6 +45,10 @@ int guest_inner_net_up(const struct vmig_guest *g, char *err);
 /* guest_nft.c: deletes CRIU 3.17's stale lock table "inet CRIU-<dumped>"
  * in guest's netns; 0, -ENOENT (no such table) or -errno. */
 int guest_nft_unlock(pid_t guest, pid_t dumped, char *err);
+/* The same in two halves, to do something else meanwhile: start returns
+ * the child's pid (or -errno), finish waits for it and returns as above. */
+pid_t guest_nft_unlock_start(pid_t guest, pid_t dumped, char *err);
+int guest_nft_unlock_finish(pid_t child, char *err);
 
 /* guest_init.c: PID 1 of the guest; never returns. */
 void guest_init_main(const struct vmig_guest *g, char *const argv[],
