@@ -492,21 +492,16 @@ static uint64_t now_ms(void)
 static Vmig__CtlMsg *wait_registered(struct migrd *d, const Vmig__CtlMsg *m)
 {
 	const Vmig__MigXfer *x = m->mig;
-	uint64_t deadline = now_ms() + d->cfg.restore_timeout_ms;
 	struct migrd_proc *procs = NULL;
 	Vmig__CtlMsg *r;
 	int n, i;
 
-	for (;;) {
-		n = migrd_registry_find(&d->reg, x->guest, 0, 0, &procs);
-		if (n < 0)
-			return NULL;
-		if ((uint32_t)n >= x->processes || now_ms() > deadline)
-			break;
-		free(procs);
-		procs = NULL;
-		usleep(50 * 1000);
-	}
+	/* woken by the registration itself, not a poll */
+	migrd_registry_wait(&d->reg, x->guest, x->processes,
+			    d->cfg.restore_timeout_ms);
+	n = migrd_registry_find(&d->reg, x->guest, 0, 0, &procs);
+	if (n < 0)
+		return NULL;
 	if ((uint32_t)n < x->processes) {
 		free(procs);
 		return vmig_msg_error(m->seq, VMIG__ERR_CLASS__ERR_TIMEOUT, 0,

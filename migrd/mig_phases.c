@@ -656,20 +656,11 @@ static int phase_restore(struct mig_run *r)
 /* Waits until the guest's processes registered here again. */
 static int wait_back(struct mig_run *r)
 {
-	uint64_t deadline = now_us() + r->d->cfg.restore_timeout_ms * 1000ull;
-	struct migrd_proc *procs = NULL;
-	int n;
+	int n = migrd_registry_wait(&r->d->reg, r->m->guest, r->processes,
+				    r->d->cfg.restore_timeout_ms);
 
-	for (;;) {
-		n = migrd_registry_find(&r->d->reg, r->m->guest, 0, 0, &procs);
-		free(procs);
-		procs = NULL;
-		if (n >= (int)r->processes)
-			return 0;
-		if (now_us() > deadline)
-			break;
-		usleep(50 * 1000);
-	}
+	if (n >= (int)r->processes)
+		return 0;
 	seterr(r, "restored here, but only %d of %u processes registered",
 	       n, r->processes);
 	return -ETIMEDOUT;

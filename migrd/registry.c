@@ -3,13 +3,20 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "registry.h"
 
 void migrd_registry_init(struct migrd_registry *reg)
 {
+	pthread_condattr_t ca;
+
 	memset(reg, 0, sizeof(*reg));
 	pthread_mutex_init(&reg->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&reg->changed, &ca);
+	pthread_condattr_destroy(&ca);
 	reg->next_id = 1;
 }
 
@@ -18,6 +25,7 @@ void migrd_registry_dispose(struct migrd_registry *reg)
 	free(reg->procs);
 	reg->procs = NULL;
 	reg->n = reg->cap = 0;
+	pthread_cond_destroy(&reg->changed);
 	pthread_mutex_destroy(&reg->lock);
 }
 
@@ -65,6 +73,7 @@ int migrd_registry_add(struct migrd_registry *reg, pid_t pid, pid_t host_pid,
 	p->host_pid = host_pid;
 	strcpy(p->guest, guest);
 	strcpy(p->ctl_path, ctl_path);
+	pthread_cond_broadcast(&reg->changed);
 	pthread_mutex_unlock(&reg->lock);
 	return id;
 }
@@ -79,6 +88,7 @@ void migrd_registry_remove(struct migrd_registry *reg, int id)
 			remove_at(reg, i);
 			break;
 		}
+	pthread_cond_broadcast(&reg->changed);
 	pthread_mutex_unlock(&reg->lock);
 }
 
@@ -109,6 +119,38 @@ int migrd_registry_find(struct migrd_registry *reg, const char *guest,
 	pthread_mutex_unlock(&reg->lock);
 	*out = res;
 	return n;
+}
+
+static size_t count_locked(struct migrd_registry *reg, const char *guest)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < reg->n; i++)
+		n += !strcmp(reg->procs[i].guest, guest);
+	return n;
+}
+
+int migrd_registry_wait(struct migrd_registry *reg, const char *guest,
+			size_t n, unsigned int timeout_ms)
+{
+	struct timespec end;
+	size_t have;
+
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += timeout_ms / 1000;
+	end.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (end.tv_nsec >= 1000000000) {
+		end.tv_sec++;
+		end.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&reg->lock);
+	while (count_locked(reg, guest) < n &&
+	       pthread_cond_timedwait(&reg->changed, &reg->lock, &end) !=
+		       ETIMEDOUT)
+		;
+	have = count_locked(reg, guest);
+	pthread_mutex_unlock(&reg->lock);
+	return (int)have;
 }
 
 static int cmp_name(const void *a, const void *b)

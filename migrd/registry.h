@@ -22,6 +22,7 @@ struct migrd_proc {
 
 struct migrd_registry {
 	pthread_mutex_t lock;
+	pthread_cond_t changed;	/* broadcast on every add and remove */
 	struct migrd_proc *procs;
 	size_t n, cap;
 	int next_id;
@@ -41,6 +42,10 @@ void migrd_registry_remove(struct migrd_registry *reg, int id);
  */
 int migrd_registry_find(struct migrd_registry *reg, const char *guest,
 			pid_t pid, pid_t skip_pid, struct migrd_proc **out);
+/* Waits until guest has n entries or more, at most timeout_ms; returns
+ * how many it has then. */
+int migrd_registry_wait(struct migrd_registry *reg, const char *guest,
+			size_t n, unsigned int timeout_ms);
 /* Distinct guest names, sorted, malloc'ed array of n names. */
 int migrd_registry_guests(struct migrd_registry *reg,
 			  char (**out)[MIGRD_NAME_MAX]);

@@ -1,14 +1,37 @@
 // SPDX-License-Identifier: MIT
-/* The shim registry: add, replace, find with filters, guests, remove. */
+/* The shim registry: add, replace, find with filters, guests, remove,
+ * wait for registrations. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "registry.h"
 #include "tap.h"
 
+static void *late_shim(void *arg)
+{
+	struct timespec ts = { .tv_nsec = 100 * 1000 * 1000 };
+
+	nanosleep(&ts, NULL);
+	migrd_registry_add(arg, 30, 0, "late", "/run/vmig/shim-30.sock");
+	return NULL;
+}
+
+static long ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000 +
+	       (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
 int main(void)
 {
+	struct timespec t0;
+	pthread_t th;
 	struct migrd_registry reg;
 	struct migrd_proc *p = NULL;
 	char (*names)[MIGRD_NAME_MAX] = NULL;
@@ -62,6 +85,23 @@ int main(void)
 	n = migrd_registry_find(&reg, "web", 0, 0, &p);
 	ok(n == 1 && p[0].pid == 11, "removed by id");
 	free(p);
+	/* waiting for registrations: met at once, timed out, woken */
+	is_int(migrd_registry_wait(&reg, "web", 1, 5000), 1, "wait: met at once");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	is_int(migrd_registry_wait(&reg, "web", 2, 200), 1,
+	       "wait: the count at the timeout");
+	ok(ms_since(&t0) >= 190, "wait: bounded by the timeout");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pthread_create(&th, NULL, late_shim, &reg);
+	is_int(migrd_registry_wait(&reg, "late", 1, 10000), 1,
+	       "wait: woken by the registration");
+	ok(ms_since(&t0) < 5000, "wait: not left to the timeout");
+	pthread_join(th, NULL);
+	n = migrd_registry_find(&reg, "late", 0, 0, &p);
+	if (n == 1)
+		migrd_registry_remove(&reg, p[0].id);
+	free(p);
+
 	migrd_registry_remove(&reg, b);
 	migrd_registry_remove(&reg, c);
 	n = migrd_registry_guests(&reg, &names);
