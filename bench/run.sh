@@ -227,34 +227,40 @@ bench_event() {
 
 # ---- 2. perftest ---------------------------------------------------------------
 
-# pt KIND MODE PORT: one ib_write_bw (KIND=bw) or ib_send_lat (lat) run,
-# server h1, client h2, both under the shim when MODE=shim; prints the
-# client's figure (bw: MB/s average; lat: "typical avg" in us).
+# pt KIND MODE PORT [CLIENT-HOST [N]]: one ib_write_bw (KIND=bw) or
+# ib_send_lat (lat: both ends polling; lat-srv-e: the server, always plain,
+# sleeps on completion events; lat-e: both ends sleep on events) of N
+# iterations (bw 500, lat 200), server on h1, client on CLIENT-HOST (h2),
+# under the shim when MODE=shim; prints the client's figure (bw: MB/s
+# average; lat: "typical average" in us).
 pt() {
-	local kind=$1 mode=$2 port=$3 pre=() prog args out srv rc
+	local kind=$1 mode=$2 port=$3 ch=${4:-h2} n=${5:-} pre=() spre=()
+	local prog=ib_send_lat size=2 args sargs=() out srv rc
 	[ "$mode" = shim ] && pre=(vmig-run --)
-	if [ "$kind" = bw ]; then
-		prog=ib_write_bw
-		args=(-d rxe0 -x 1 -F -s 65536 -n 500 -p "$port")
-	else
-		prog=ib_send_lat
-		args=(-d rxe0 -x 1 -F -s 2 -n 200 -p "$port")
-	fi
+	spre=("${pre[@]}")
+	case $kind in
+	bw) prog=ib_write_bw size=65536 n=${n:-500} ;;
+	lat) n=${n:-200} ;;
+	lat-srv-e) n=${n:-200} sargs=(-e) spre=() ;;
+	lat-e) n=${n:-200} sargs=(-e) args=(-e) ;;
+	esac
+	args+=(-d rxe0 -x 1 -F -s "$size" -n "$n" -p "$port")
+	sargs+=(-d rxe0 -x 1 -F -s "$size" -n "$n" -p "$port")
 	out=$PTD/$kind-$mode-$port
-	tb_exec_t 300 h1 "${pre[@]}" "$prog" "${args[@]}" >"$out.srv" 2>&1 &
+	tb_exec_t 300 h1 "${spre[@]}" "$prog" "${sargs[@]}" >"$out.srv" 2>&1 &
 	srv=$!
 	if ! tb_wait_port h1 "$port" 60 >/dev/null 2>&1; then
 		wait "$srv"
 		return 1
 	fi
-	tb_exec_t 300 h2 "${pre[@]}" "$prog" "${args[@]}" "$(tb_addr h1)" >"$out.cli" 2>&1
+	tb_exec_t 300 "$ch" "${pre[@]}" "$prog" "${args[@]}" "$(tb_addr h1)" >"$out.cli" 2>&1
 	rc=$?
 	tb_wait_bg "$srv" 120 || return 1
 	[ $rc = 0 ] || return 1
 	if [ "$kind" = bw ]; then
-		awk '$1 == 65536 && $2 == 500 { print $4; exit }' "$out.cli"
+		awk -v s="$size" -v n="$n" '$1 == s && $2 == n { print $4; exit }' "$out.cli"
 	else
-		awk '$1 == 2 && $2 == 200 { print $5, $6; exit }' "$out.cli"
+		awk -v s="$size" -v n="$n" '$1 == s && $2 == n { print $5, $6; exit }' "$out.cli"
 	fi
 }
 
@@ -330,41 +336,6 @@ bench_perf() {
 
 # ---- 2b. perftest on one instruction-clocked host ----------------------------
 
-# pt_loop KIND MODE PORT: as pt, server and client both on h1 (rxe
-# loopback). KIND lat: the client busy-polls, under the shim when MODE=shim,
-# and the server (plain) sleeps on its completion channel, so that the one
-# vCPU goes back to the client at once (two busy-pollers would hand it over
-# only at the 4 ms scheduler tick). KIND late: both ends sleep on events,
-# both under the shim when MODE=shim.
-pt_loop() {
-	local kind=$1 mode=$2 port=$3 pre=() spre=() prog args sargs out srv rc
-	[ "$mode" = shim ] && pre=(vmig-run --)
-	case $kind in
-	bw) prog=ib_write_bw args=(-d rxe0 -x 1 -F -s 65536 -n 1000 -p "$port")
-		sargs=("${args[@]}") spre=("${pre[@]}") ;;
-	lat) prog=ib_send_lat args=(-d rxe0 -x 1 -F -s 2 -n 1000 -p "$port")
-		sargs=(-e "${args[@]}") ;;
-	late) prog=ib_send_lat args=(-e -d rxe0 -x 1 -F -s 2 -n 1000 -p "$port")
-		sargs=("${args[@]}") spre=("${pre[@]}") ;;
-	esac
-	out=$PTD/loop-$kind-$mode-$port
-	tb_exec_t 300 h1 "${spre[@]}" "$prog" "${sargs[@]}" >"$out.srv" 2>&1 &
-	srv=$!
-	if ! tb_wait_port h1 "$port" 60 >/dev/null 2>&1; then
-		wait "$srv"
-		return 1
-	fi
-	tb_exec_t 300 h1 "${pre[@]}" "$prog" "${args[@]}" "$(tb_addr h1)" >"$out.cli" 2>&1
-	rc=$?
-	tb_wait_bg "$srv" 120 || return 1
-	[ $rc = 0 ] || return 1
-	if [ "$kind" = bw ]; then
-		awk '$1 == 65536 && $2 == 1000 { print $4; exit }' "$out.cli"
-	else
-		awk '$1 == 2 && $2 == 1000 { print $5, $6; exit }' "$out.cli"
-	fi
-}
-
 # Under plain TCG a guest's clock is the machine's: with other QEMUs on the
 # same two cores, runs of one mode differ up to 4x (section 2). With
 # -icount the guest's clock (and TSC) advances per instruction executed, so
@@ -373,8 +344,9 @@ pt_loop() {
 # (icount does not bring up a second vCPU here, and a peer host would
 # bring its real-time clock back in): client and server share h1 over
 # rxe's loopback, and the latency run has the shim on the polling client
-# only (pt_loop). Order plain, shim, shim, plain... so that a drift within
-# the run cancels.
+# only (pt lat-srv-e): the vCPU goes back to the client at once (two
+# busy-pollers hand it over only at the 4 ms scheduler tick). Order
+# plain, shim, shim, plain... so that a drift within the run cancels.
 bench_perf_icount() {
 	say ""
 	say "== 2b. perftest on one host over rxe loopback, QEMU -icount" \
@@ -393,13 +365,13 @@ bench_perf_icount() {
 			[ $((r % 2)) = 0 ] && order="shim plain"
 			for mode in $order; do
 				port=$((port + 1))
-				v=$(pt_loop bw "$mode" "$port") && [ -n "$v" ] &&
+				v=$(pt bw "$mode" "$port" h1 1000) && [ -n "$v" ] &&
 					echo "bw $mode $v" >>"$rows"
 				port=$((port + 1))
-				v=$(pt_loop lat "$mode" "$port") && [ -n "$v" ] &&
+				v=$(pt lat-srv-e "$mode" "$port" h1 1000) && [ -n "$v" ] &&
 					echo "lat $mode $v" >>"$rows"
 				port=$((port + 1))
-				v=$(pt_loop late "$mode" "$port") && [ -n "$v" ] &&
+				v=$(pt lat-e "$mode" "$port" h1 1000) && [ -n "$v" ] &&
 					echo "late $mode $v" >>"$rows"
 			done
 		done
