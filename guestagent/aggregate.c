@@ -209,8 +209,8 @@ static Vmig__CtlMsg *error_reply(uint32_t seq, const struct ga_result *r,
 	/* the agent's own words about a silent shim already name it */
 	if (r->answered)
 		return vmig_msg_error(seq, cls, err_no, "pid %d (%s): %s%s",
-				    r->shim.pid, r->shim.guest, desc,
-				    note ? note : "");
+				      r->shim.pid, r->shim.guest, desc,
+				      note ? note : "");
 	return vmig_msg_error(seq, cls, err_no, "%s%s", desc, note ? note : "");
 }
 

@@ -161,22 +161,22 @@ static Vmig__CtlMsg *no_answer(const struct slot *s, bool expired)
 
 	if (expired || e == ETIMEDOUT || e == EAGAIN)
 		return vmig_msg_error(s->f->req->seq, VMIG__ERR_CLASS__ERR_TIMEOUT,
-				    ETIMEDOUT,
-				    "pid %d (%s) did not answer %s in time",
-				    sh->pid, sh->guest, what);
+				      ETIMEDOUT,
+				      "pid %d (%s) did not answer %s in time",
+				      sh->pid, sh->guest, what);
 	if (e == ECONNREFUSED || e == ENOENT)
 		return vmig_msg_error(s->f->req->seq,
-				    VMIG__ERR_CLASS__ERR_UNREACHABLE, e,
-				    "pid %d (%s) is not listening on %s",
-				    sh->pid, sh->guest, sh->ctl_path);
+				      VMIG__ERR_CLASS__ERR_UNREACHABLE, e,
+				      "pid %d (%s) is not listening on %s",
+				      sh->pid, sh->guest, sh->ctl_path);
 	if (e == EPROTO)
 		return vmig_msg_error(s->f->req->seq,
-				    VMIG__ERR_CLASS__ERR_BAD_REQUEST, e,
-				    "pid %d (%s) answered %s out of step",
-				    sh->pid, sh->guest, what);
+				      VMIG__ERR_CLASS__ERR_BAD_REQUEST, e,
+				      "pid %d (%s) answered %s out of step",
+				      sh->pid, sh->guest, what);
 	return vmig_msg_error(s->f->req->seq, VMIG__ERR_CLASS__ERR_UNREACHABLE, e,
-			    "pid %d (%s) vanished during %s: %s", sh->pid,
-			    sh->guest, what, strerror(e));
+			      "pid %d (%s) vanished during %s: %s", sh->pid,
+			      sh->guest, what, strerror(e));
 }
 
 static void finish(struct slot *s, bool expired)
@@ -190,8 +190,8 @@ static void finish(struct slot *s, bool expired)
 	} else {
 		r->reply = s->started ? no_answer(s, expired) :
 			vmig_msg_error(s->f->req->seq, VMIG__ERR_CLASS__ERR_GENERIC,
-				     EAGAIN, "pid %d (%s): no thread for the exchange",
-				     r->shim.pid, r->shim.guest);
+				       EAGAIN, "pid %d (%s): no thread for the exchange",
+				       r->shim.pid, r->shim.guest);
 	}
 	if (r->reply &&
 	    vmig_msg_tag(r->reply, r->shim.pid, r->shim.guest, NULL))

@@ -218,8 +218,8 @@ static bool entry_readable(struct ga_registry *reg, size_t i)
 		return false;
 	}
 	ga_msg_send_free(fd, vmig_msg_error(m ? m->seq : 0,
-					  VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
-					  "registration connections carry no requests"));
+					    VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
+					    "registration connections carry no requests"));
 	vmig_ctl_free(m);
 	return true;
 }

@@ -142,12 +142,12 @@ static Vmig__CtlMsg *fan(struct ga_agent *a, uint32_t seq,
 	n = ga_registry_find(&a->reg, pid, guest, &sel);
 	if (n < 0)
 		return vmig_msg_error(seq, VMIG__ERR_CLASS__ERR_GENERIC, -n,
-				    "registry: %s", strerror(-n));
+				      "registry: %s", strerror(-n));
 	if (!n && (pid || guest)) {
 		free(sel);
 		return vmig_msg_error(seq, VMIG__ERR_CLASS__ERR_NOT_FOUND, 0,
-				    "no registered shim with pid %d guest %s",
-				    (int)pid, guest ? guest : "(any)");
+				      "no registered shim with pid %d guest %s",
+				      (int)pid, guest ? guest : "(any)");
 	}
 	if (ga_fanout(sel, (size_t)n, req, timeout_ms, &res)) {
 		free(sel);
@@ -191,17 +191,17 @@ static Vmig__CtlMsg *forward(struct ga_agent *a, const Vmig__CtlMsg *m)
 
 	if (!fw || !in)
 		return vmig_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
-				    "FORWARD without an inner message");
+				      "FORWARD without an inner message");
 	if (fw->has_dest_gid || (fw->dest_host && *fw->dest_host))
 		return vmig_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
-				    "the agent delivers inside its guest only: no dest_gid or dest_host");
+				      "the agent delivers inside its guest only: no dest_gid or dest_host");
 	if (!in->has_type || !fans_out(in->type))
 		return vmig_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
-				    "cannot forward %s to shims",
-				    vmig_ctl_type_name(in->type));
+				      "cannot forward %s to shims",
+				      vmig_ctl_type_name(in->type));
 	if (fw->has_dest_pid && (!fw->dest_pid || fw->dest_pid > 0x3fffffff))
 		return vmig_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
-				    "bad dest_pid %u", fw->dest_pid);
+				      "bad dest_pid %u", fw->dest_pid);
 	return fan(a, m->seq, in, fw->has_dest_pid ? (pid_t)fw->dest_pid : 0,
 		   fw->dest_guest && *fw->dest_guest ? fw->dest_guest : NULL,
 		   fw->has_timeout_ms && fw->timeout_ms ?
@@ -220,8 +220,8 @@ Vmig__CtlMsg *ga_request(struct ga_agent *a, const Vmig__CtlMsg *m)
 		return forward(a, m);
 	if (t == VMIG__CTL_TYPE__CTL_HELLO)
 		return vmig_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_STATE, 0,
-				    "HELLO already done");
+				      "HELLO already done");
 	return vmig_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
-			    "the agent does not take %s (type %d)",
-			    vmig_ctl_type_name(t), (int)t);
+			      "the agent does not take %s (type %d)",
+			      vmig_ctl_type_name(t), (int)t);
 }

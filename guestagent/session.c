@@ -67,18 +67,18 @@ static Vmig__CtlMsg *hello(const struct ga_agent *a, const Vmig__CtlMsg *m,
 
 	if (!m->has_type || m->type != VMIG__CTL_TYPE__CTL_HELLO || !h)
 		return vmig_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
-				    "HELLO first");
+				      "HELLO first");
 	if (!h->has_version ||
 	    h->version != VMIG__CTL_VERSION__CTL_VERSION_CURRENT)
 		return vmig_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_VERSION, 0,
-				    "protocol version %u, this agent speaks %d",
-				    h->version,
-				    VMIG__CTL_VERSION__CTL_VERSION_CURRENT);
+				      "protocol version %u, this agent speaks %d",
+				      h->version,
+				      VMIG__CTL_VERSION__CTL_VERSION_CURRENT);
 	if (!h->has_role || (h->role != VMIG__ROLE__ROLE_MIGRD &&
 			     h->role != VMIG__ROLE__ROLE_TOOL))
 		return vmig_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
-				    "the host channel takes migrd or a tool, not role %d",
-				    h->has_role ? (int)h->role : 0);
+				      "the host channel takes migrd or a tool, not role %d",
+				      h->has_role ? (int)h->role : 0);
 	*done = true;
 	return hello_reply(a, m->seq);
 }

@@ -245,7 +245,7 @@ static Vmig__CtlMsg *handle(struct conn *c, const Vmig__CtlMsg *m)
 					   c->pid);
 	case VMIG__CTL_TYPE__CTL_HELLO:
 		return vmig_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_STATE,
-				       0, "HELLO already done");
+				      0, "HELLO already done");
 	case VMIG__CTL_TYPE__CTL_MIG_PREPARE:
 	case VMIG__CTL_TYPE__CTL_MIG_FILE:
 	case VMIG__CTL_TYPE__CTL_MIG_RESTORE:
@@ -254,9 +254,9 @@ static Vmig__CtlMsg *handle(struct conn *c, const Vmig__CtlMsg *m)
 		/* only an authenticated migrd moves guests here */
 		if (c->role != VMIG__ROLE__ROLE_MIGRD)
 			return vmig_msg_error(m->seq,
-					       VMIG__ERR_CLASS__ERR_BAD_REQUEST,
-					       0, "%s comes from another migrd only",
-					       vmig_ctl_type_name(m->type));
+					      VMIG__ERR_CLASS__ERR_BAD_REQUEST,
+					      0, "%s comes from another migrd only",
+					      vmig_ctl_type_name(m->type));
 		return migrd_incoming_handle(c->d, m);
 	case VMIG__CTL_TYPE__CTL_NONE:
 	case VMIG__CTL_TYPE__CTL_ERROR:
@@ -276,8 +276,8 @@ static Vmig__CtlMsg *handle(struct conn *c, const Vmig__CtlMsg *m)
 		break;
 	}
 	return vmig_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
-			       "migrd takes FORWARD requests, not %s (wrap it in FORWARD without a destination for this host's shims)",
-			       vmig_ctl_type_name(m->type));
+			      "migrd takes FORWARD requests, not %s (wrap it in FORWARD without a destination for this host's shims)",
+			      vmig_ctl_type_name(m->type));
 }
 
 static void *conn_run(void *arg)

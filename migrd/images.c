@@ -432,32 +432,32 @@ static Vmig__CtlMsg *recv_file(struct migrd *d, const Vmig__CtlMsg *m,
 
 	if (!x->file || !migrd_images_name_valid(x->file))
 		return vmig_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_REQUEST,
-				       0, "bad file name");
+				      0, "bad file name");
 	if (!x->has_offset || x->offset > MAX_FILE_BYTES ||
 	    x->data.len > MIGRD_CHUNK)
 		return vmig_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_REQUEST,
-				       0, "bad offset or chunk size");
+				      0, "bad offset or chunk size");
 	if (stat(dir, &st) < 0)
 		return vmig_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_STATE,
-				       0, "no migration of %s prepared here",
-				       x->guest);
+				      0, "no migration of %s prepared here",
+				      x->guest);
 	if (mkdirs_for(dir, x->file) ||
 	    snprintf(path, sizeof(path), "%s/%s", dir, x->file) >=
 		    (int)sizeof(path))
 		return vmig_msg_error(m->seq, VMIG__ERR_CLASS__ERR_GENERIC,
-				       errno, "cannot create %s", x->file);
+				      errno, "cannot create %s", x->file);
 	if (x->link) {
 		/* CRIU's parent link: it must lead into the tree */
 		if (!migrd_images_link_valid(x->file, x->link) || x->data.len)
 			return vmig_msg_error(m->seq,
-					       VMIG__ERR_CLASS__ERR_BAD_REQUEST,
-					       0, "bad link %s", x->file);
+					      VMIG__ERR_CLASS__ERR_BAD_REQUEST,
+					      0, "bad link %s", x->file);
 		if ((unlink(path) < 0 && errno != ENOENT) ||
 		    symlink(x->link, path) < 0)
 			return vmig_msg_error(m->seq,
-					       VMIG__ERR_CLASS__ERR_GENERIC,
-					       errno, "%s: %s", x->file,
-					       strerror(errno));
+					      VMIG__ERR_CLASS__ERR_GENERIC,
+					      errno, "%s: %s", x->file,
+					      strerror(errno));
 		return vmig_msg_new(VMIG__CTL_TYPE__CTL_OK, m->seq);
 	}
 	if (x->offset == 0)
@@ -465,8 +465,8 @@ static Vmig__CtlMsg *recv_file(struct migrd *d, const Vmig__CtlMsg *m,
 	fd = open(path, flags, x->has_mode ? (x->mode & 0700) | 0600 : 0600);
 	if (fd < 0)
 		return vmig_msg_error(m->seq, VMIG__ERR_CLASS__ERR_GENERIC,
-				       errno, "%s: %s", x->file,
-				       strerror(errno));
+				      errno, "%s: %s", x->file,
+				      strerror(errno));
 	if (x->data.len &&
 	    pwrite(fd, x->data.data, x->data.len, (off_t)x->offset) !=
 		    (ssize_t)x->data.len) {
@@ -474,7 +474,7 @@ static Vmig__CtlMsg *recv_file(struct migrd *d, const Vmig__CtlMsg *m,
 
 		close(fd);
 		return vmig_msg_error(m->seq, VMIG__ERR_CLASS__ERR_GENERIC, e,
-				       "%s: %s", x->file, strerror(e));
+				      "%s: %s", x->file, strerror(e));
 	}
 	close(fd);
 	return vmig_msg_new(VMIG__CTL_TYPE__CTL_OK, m->seq);
@@ -505,9 +505,9 @@ static Vmig__CtlMsg *wait_registered(struct migrd *d, const Vmig__CtlMsg *m)
 	if ((uint32_t)n < x->processes) {
 		free(procs);
 		return vmig_msg_error(m->seq, VMIG__ERR_CLASS__ERR_TIMEOUT, 0,
-				       "guest %s restored on %s, but only %d of %u processes registered within %u ms",
-				       x->guest, d->cfg.host, n, x->processes,
-				       d->cfg.restore_timeout_ms);
+				      "guest %s restored on %s, but only %d of %u processes registered within %u ms",
+				      x->guest, d->cfg.host, n, x->processes,
+				      d->cfg.restore_timeout_ms);
 	}
 	r = vmig_msg_new(VMIG__CTL_TYPE__CTL_OK, m->seq);
 	if (r) {
@@ -534,8 +534,8 @@ Vmig__CtlMsg *migrd_incoming_handle(struct migrd *d, const Vmig__CtlMsg *m)
 
 	if (!x || !x->guest || !migrd_name_valid(x->guest))
 		return vmig_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_REQUEST,
-				       0, "%s without a valid guest name",
-				       vmig_ctl_type_name(m->type));
+				      0, "%s without a valid guest name",
+				      vmig_ctl_type_name(m->type));
 	migrd_images_dir(d, "in", x->guest, dir, sizeof(dir));
 	switch (m->type) {
 	case VMIG__CTL_TYPE__CTL_MIG_PREPARE:
@@ -543,21 +543,21 @@ Vmig__CtlMsg *migrd_incoming_handle(struct migrd *d, const Vmig__CtlMsg *m)
 		free(procs);
 		if (n > 0 || migrd_guest_file_running(&d->cfg, x->guest))
 			return vmig_msg_error(m->seq,
-					       VMIG__ERR_CLASS__ERR_BAD_STATE, 0,
-					       "a guest %s already runs on %s",
-					       x->guest, d->cfg.host);
+					      VMIG__ERR_CLASS__ERR_BAD_STATE, 0,
+					      "a guest %s already runs on %s",
+					      x->guest, d->cfg.host);
 		if (!strcmp(migrd_backend_get(&d->cfg)->name, "none"))
 			return vmig_msg_error(m->seq,
-					       VMIG__ERR_CLASS__ERR_BAD_STATE, 0,
-					       "host %s has no backend to restore guests (backend = none)",
-					       d->cfg.host);
+					      VMIG__ERR_CLASS__ERR_BAD_STATE, 0,
+					      "host %s has no backend to restore guests (backend = none)",
+					      d->cfg.host);
 		ret = migrd_images_fresh_dir(d, "in", x->guest, dir,
 					     sizeof(dir));
 		if (ret)
 			return vmig_msg_error(m->seq,
-					       VMIG__ERR_CLASS__ERR_GENERIC,
-					       -ret, "%s: %s", dir,
-					       strerror(-ret));
+					      VMIG__ERR_CLASS__ERR_GENERIC,
+					      -ret, "%s: %s", dir,
+					      strerror(-ret));
 		pr_info("guest %s coming from %s", x->guest,
 			x->src_host ? x->src_host : "?");
 		if (migrd_backend_get(&d->cfg)->prepare)
@@ -569,8 +569,8 @@ Vmig__CtlMsg *migrd_incoming_handle(struct migrd *d, const Vmig__CtlMsg *m)
 	case VMIG__CTL_TYPE__CTL_MIG_RESTORE:
 		if (x->processes > 4096)
 			return vmig_msg_error(m->seq,
-					       VMIG__ERR_CLASS__ERR_BAD_REQUEST,
-					       0, "processes out of range");
+					      VMIG__ERR_CLASS__ERR_BAD_REQUEST,
+					      0, "processes out of range");
 		migrd_shim_sockets_unlink_stale(&d->cfg, x->guest);
 		t0 = now_ms();
 		ret = migrd_backend_get(&d->cfg)->restore(&d->cfg, x->guest,
@@ -580,9 +580,9 @@ Vmig__CtlMsg *migrd_incoming_handle(struct migrd *d, const Vmig__CtlMsg *m)
 			(unsigned long long)(now_ms() - t0));
 		if (ret)
 			return vmig_msg_error(m->seq,
-					       VMIG__ERR_CLASS__ERR_GENERIC,
-					       -ret, "restore on %s: %s",
-					       d->cfg.host, err);
+					      VMIG__ERR_CLASS__ERR_GENERIC,
+					      -ret, "restore on %s: %s",
+					      d->cfg.host, err);
 		pr_info("guest %s restored from %s", x->guest, dir);
 		/* the shims notice a restore by themselves, but only when their
 		 * thread wakes up: a HELLO has them register right now */
@@ -601,15 +601,15 @@ Vmig__CtlMsg *migrd_incoming_handle(struct migrd *d, const Vmig__CtlMsg *m)
 		if (!x->dest_addr || (inet_pton(AF_INET, x->dest_addr, a) != 1 &&
 				      inet_pton(AF_INET6, x->dest_addr, a) != 1))
 			return vmig_msg_error(m->seq,
-					       VMIG__ERR_CLASS__ERR_BAD_REQUEST,
-					       0, "MOVED without an address");
+					      VMIG__ERR_CLASS__ERR_BAD_REQUEST,
+					      0, "MOVED without an address");
 		ret = migrd_backend_get(&d->cfg)->moved(&d->cfg, x->guest,
 						       x->dest_addr, err,
 						       sizeof(err));
 		if (ret)
 			return vmig_msg_error(m->seq,
-					       VMIG__ERR_CLASS__ERR_GENERIC,
-					       -ret, "%s", err);
+					      VMIG__ERR_CLASS__ERR_GENERIC,
+					      -ret, "%s", err);
 		pr_info("guest %s now at %s", x->guest, x->dest_addr);
 		return vmig_msg_new(VMIG__CTL_TYPE__CTL_OK, m->seq);
 	}
@@ -632,5 +632,5 @@ Vmig__CtlMsg *migrd_incoming_handle(struct migrd *d, const Vmig__CtlMsg *m)
 		break;
 	}
 	return vmig_msg_error(m->seq, VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
-			       "not a migration message");
+			      "not a migration message");
 }

@@ -233,11 +233,11 @@ static Vmig__CtlMsg *deliver_local(struct migrd *d, const Vmig__CtlMsg *req,
 	n = add_scanned(d, &t, n, fw, skip_pid);
 	if (n == 0 && (fw->dest_guest || fw->has_dest_pid)) {
 		reply = vmig_msg_error(req->seq, VMIG__ERR_CLASS__ERR_NOT_FOUND,
-					0, "no process%s%s%s on host %s",
-					fw->dest_guest ? " of guest " : "",
-					fw->dest_guest ? fw->dest_guest : "",
-					fw->has_dest_pid ? " with that pid" : "",
-					d->cfg.host);
+				       0, "no process%s%s%s on host %s",
+				       fw->dest_guest ? " of guest " : "",
+				       fw->dest_guest ? fw->dest_guest : "",
+				       fw->has_dest_pid ? " with that pid" : "",
+				       d->cfg.host);
 		goto out;
 	}
 	pr_debug("%s to %d shim(s), bound %d ms",
@@ -276,8 +276,8 @@ static Vmig__CtlMsg *deliver_local(struct migrd *d, const Vmig__CtlMsg *req,
 		if (t[i].ret) {
 			pr_warn("%s", t[i].err);
 			r = vmig_msg_error(inner->seq,
-					    VMIG__ERR_CLASS__ERR_UNREACHABLE,
-					    -t[i].ret, "%s", t[i].err);
+					   VMIG__ERR_CLASS__ERR_UNREACHABLE,
+					   -t[i].ret, "%s", t[i].err);
 			if (!r)
 				continue;
 		}
@@ -313,10 +313,10 @@ static Vmig__CtlMsg *deliver_remote(struct migrd *d, const Vmig__CtlMsg *req,
 	if (ret) {
 		pr_warn("forward to host %s: %s", dest->name, err);
 		return vmig_msg_error(req->seq,
-				       ret == -EACCES ?
+				      ret == -EACCES ?
 					       VMIG__ERR_CLASS__ERR_AUTH :
 					       VMIG__ERR_CLASS__ERR_UNREACHABLE,
-				       -ret, "host %s: %s", dest->name, err);
+				      -ret, "host %s: %s", dest->name, err);
 	}
 	reply->has_seq = 1;
 	reply->seq = req->seq;
@@ -333,24 +333,24 @@ Vmig__CtlMsg *migrd_relay_forward(struct migrd *d, const Vmig__CtlMsg *req,
 
 	if (!fw || !fw->inner)
 		return vmig_msg_error(req->seq,
-				       VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
-				       "FORWARD without an inner message");
+				      VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
+				      "FORWARD without an inner message");
 	if (!fw->inner->has_type ||
 	    fw->inner->type == VMIG__CTL_TYPE__CTL_HELLO ||
 	    fw->inner->type == VMIG__CTL_TYPE__CTL_FORWARD ||
 	    fw->inner->type == VMIG__CTL_TYPE__CTL_NONE)
 		return vmig_msg_error(req->seq,
-				       VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
-				       "FORWARD cannot carry %s",
-				       vmig_ctl_type_name(fw->inner->type));
+				      VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
+				      "FORWARD cannot carry %s",
+				      vmig_ctl_type_name(fw->inner->type));
 	if (fw->dest_guest && !migrd_name_valid(fw->dest_guest))
 		return vmig_msg_error(req->seq,
-				       VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
-				       "bad dest_guest name");
+				      VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
+				      "bad dest_guest name");
 	if (fw->has_timeout_ms && fw->timeout_ms > 600000)
 		return vmig_msg_error(req->seq,
-				       VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
-				       "timeout_ms above 600000");
+				      VMIG__ERR_CLASS__ERR_BAD_REQUEST, 0,
+				      "timeout_ms above 600000");
 	if (from_peer)
 		return deliver_local(d, req, fw, 0);
 	cls = migrd_relay_resolve(&d->cfg, fw, migrd_addr_is_local, &dest, err,
