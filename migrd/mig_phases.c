@@ -183,13 +183,14 @@ static bool shims_here(struct mig_run *r)
 	return n > 0;
 }
 
-/* Which process on host owns remote: its pid, from the host's STATE. */
 /* The peer's guest for a FORWARD, NULL when its shim named none. */
 static const char *peer_guest(const struct mig_peer *p)
 {
 	return p->guest[0] ? p->guest : NULL;
 }
 
+/* Which process on host owns remote: its pid and guest, from the host's
+ * STATE. */
 static int owner_on(struct mig_run *r, const char *host,
 		    const Vmig__Endpoint *remote, uint32_t *pid,
 		    char guest[MIGRD_NAME_MAX])

@@ -271,6 +271,8 @@ cmd_up() {
 	case $STATE in *[[:space:]]*) die "the state directory must not contain spaces: $STATE" ;; esac
 	case $VMIG_SRC in *[[:space:]]*) die "the checkout path must not contain spaces: $VMIG_SRC" ;; esac
 	[ -z "$(testbed_pids)" ] || die "a testbed is already up in $STATE (testbed.sh down first)"
+	[[ ${VMIG_TB_SMP:-1} =~ ^[1-9][0-9]?$ ]] || die "VMIG_TB_SMP must be a vCPU count (1..99), not '$VMIG_TB_SMP'"
+	[[ ${VMIG_TB_ICOUNT_SHIFT:-3} =~ ^([0-9]|10)$ ]] || die "VMIG_TB_ICOUNT_SHIFT must be 0..10, not '$VMIG_TB_ICOUNT_SHIFT'"
 	cmd_fetch_kernel
 	accel=$(pick_accel)
 	mkdir -p "$STATE" "$VMIG_BUILD_DIR"
