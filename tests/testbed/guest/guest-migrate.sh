@@ -227,14 +227,18 @@ fi
 
 # --- 11: the guest uses the RDMA device of its host: rxe works only in the
 # initial netns, yet a process in the guest's netns can use it
+# The server must listen before the client connects: a fixed sleep was not
+# enough on a loaded CI machine (ibv_rc_pingpong's client does not retry).
 tbx h2 '$G route g7 '$H1' && setsid -f bash -c "exec ibv_rc_pingpong -d rxe0 -g 1 -n 20 -s 1024 > /tmp/pp.out 2>&1"' > /dev/null 2>&1
-out=$(tbx h1 'sleep 3; $G run g7 -- sh -c "ibv_rc_pingpong -d rxe0 -g 1 -n 20 -s 1024 '$H2' > /tmp/pp.out 2>&1"
+tb_wait_port h2 18515 120 2>&1 | diag
+out=$(tbx h1 '$G run g7 -- sh -c "ibv_rc_pingpong -d rxe0 -g 1 -n 20 -s 1024 '$H2' > /tmp/pp.out 2>&1"
 	echo "rc=$?"; cat /tmp/pp.out' 2>&1)
 echo "$out" | diag
 if echo "$out" | grep -q '^rc=0' && echo "$out" | grep -q 'iters in'; then
 	ok "ibv_rc_pingpong from guest g7 on h1 over h1's rxe0 to h2 ($(grep -m1 'bytes in' <<<"$out"))"
 else
 	not_ok "RDMA from a guest over its host's rxe0"
+	tbx h2 'echo "server on h2:"; cat /tmp/pp.out' 2>&1 | diag
 fi
 
 # --- 12: stop leaves nothing behind
