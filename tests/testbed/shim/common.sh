@@ -51,6 +51,31 @@ tb_exec() {	# tb_exec HOST CMD...: runs in the host with the shim's env
 	"$TB" exec "$h" -- env VMIG_RUN_DIR=/run/vmig PATH="$STAGE:/usr/sbin:/usr/bin:/sbin:/bin" "$@"
 }
 
+# listening HOST PORT [PROC]: wait (up to 120 s) until a server listens on
+# PORT in HOST, over TCP (the pingpongs' and perftest's exchange) or as an
+# RDMA CM id (rping, rdma_server); with PROC, in the network namespace of
+# the first process named PROC (a guest's). Those clients do not retry a
+# refused connect, and a fixed head start was not always enough on a loaded
+# machine.
+listening() {
+	tb_exec "$1" bash -c '
+		for i in $(seq 600); do
+			ns=
+			if [ -n "$2" ]; then
+				pid=$(pgrep -x "$2" | head -n 1)
+				[ -n "$pid" ] && ns="nsenter -t $pid -n"
+			fi
+			if [ -z "$2" ] || [ -n "$ns" ]; then
+				$ns ss -Hltn "sport = :$1" | grep -q . && exit 0
+				rdma resource show cm_id 2>/dev/null | grep LISTEN |
+					grep -q "src-addr [^ ]*:$1 " && exit 0
+			fi
+			sleep 0.2
+		done
+		echo "nothing listens on port $1 after 120 s"
+		exit 1' listening "$2" "${3:-}"
+}
+
 # Writes a script for the hosts: script NAME <<'EOF' ... EOF; prints its path.
 script() {
 	cat > "$W/$1"
