@@ -36,8 +36,10 @@ done
 
 # run NAME SERVER-CMD CLIENT-CMD [N]: server on h1 (the end that cycles),
 # client on h2; cycles the server N (default CYCLES) times while they run.
+# Every server here listens on TCP port 18515 (perftest's, the pingpongs'
+# and rdma_stress's default).
 run() {
-	local name=$1 srv=$2 cli=$3 n=${4:-$CYCLES} s c d
+	local name=$1 srv=$2 cli=$3 n=${4:-$CYCLES} port=18515 s c d
 	s=$(script "$name-srv.sh" <<EOT
 #!/bin/bash
 VMIG_LOG_LEVEL=${VMIG_SHIM_LOG:-info} exec timeout 600 vmig-run --no-ns --guest $name-a -- $srv
@@ -45,7 +47,6 @@ EOT
 )
 	c=$(script "$name-cli.sh" <<EOT
 #!/bin/bash
-sleep 5
 VMIG_LOG_LEVEL=${VMIG_SHIM_LOG:-info} exec timeout 600 vmig-run --no-ns --guest $name-b -- $cli
 EOT
 )
@@ -62,6 +63,7 @@ EOT
 )
 	tb_exec h1 "$s" > "$W/$name-srv.out" 2>&1 &
 	local sp=$!
+	listening h1 "$port" > "$W/$name-listen.out" 2>&1 || diag < "$W/$name-listen.out"
 	tb_exec h2 "$c" > "$W/$name-cli.out" 2>&1 &
 	local cp=$!
 	tb_exec h1 "$d" > "$W/$name-drive.out" 2>&1
