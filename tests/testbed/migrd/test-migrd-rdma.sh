@@ -143,21 +143,23 @@ EOT
 )
 c=$(script bw-cli.sh <<EOT
 #!/bin/bash
-sleep 8
 exec vmig-run --guest sb-b --addr 10.78.2.2 -- $BW 10.78.2.1
 EOT
 )
 tb_exec h1 "$s" > "$W/bw-srv.out" 2>&1 &
 sp=$!
-tb_exec h3 "$c" > "$W/bw-cli.out" 2>&1 &
-cp=$!
 up=0
 for i in $(seq 120); do
 	tb_exec h1 vmigrate list 2>/dev/null | grep -q '^sb-a ' && { up=1; break; }
 	sleep 1
 done
 ok $((1 - up)) "guest sb-a (ib_send_bw server) registered with migrd on h1"
-sleep 12
+# the client starts once the server listens in its guest's netns
+listening h1 18515 ib_send_bw > "$W/bw-listen.out" 2>&1 || diag < "$W/bw-listen.out"
+tb_exec h3 "$c" > "$W/bw-cli.out" 2>&1 &
+cp=$!
+# about 5 s of traffic (of ~12 s in all) before the move
+sleep 5
 move h1 h2 sb-a
 wait $sp
 wait $cp
