@@ -21,46 +21,13 @@
 # took the shared MR's pages whole in B anyway (rounds 2 and 3 left them
 # out, the dump had them): neither kind of buffer shows the stale copy
 # here. The touch is still what makes it right where soft-dirty is exact.
-export VMIG_TESTBED_DIR=${VMIG_TESTBED_DIR:-${VMIG_BUILD_DIR:-$(cd "$(dirname "$0")/../../.." && pwd)/build}/testbed-migrd}
-. "$(dirname "$0")/../shim/common.sh"
+. "$(dirname "$0")/common.sh"
 tb_need 3
-cp "$BUILD/tools/vmigrate" "$BUILD/tools/vmig-guest" \
-	"$BUILD/tests/testbed/migrd/dmawrite" "$STAGE/"
+cp "$BUILD/tests/testbed/migrd/dmawrite" "$STAGE/"
 
-head -c 32 /dev/urandom >"$W/cluster.key"
-chmod 600 "$W/cluster.key"
-conf() { # FILE ROUNDS
-	cat >"$1" <<EOT
-port = 7410
-run_dir = /run/vmig
-image_dir = /run/vmig/images
-key_file = $W/cluster.key
-backend = exec
-backend_exec = $BUILD/migrd/backend-criu.sh
-forward_timeout_ms = 60000
-connect_timeout_ms = 15000
-drain_timeout_ms = 30000
-restore_timeout_ms = 240000
-precopy_rounds = $2
-precopy_stop_bytes = 0
-peer.h1 = 10.77.0.1
-peer.h2 = 10.77.0.2
-peer.h3 = 10.77.0.3
-EOT
-}
-conf "$W/migrd.conf" 3
-conf "$W/migrd-nopc.conf" 0
-m=$(script migrd.sh <<EOT
-#!/bin/bash
-mkdir -p /run/vmig
-mount -t devpts devpts /dev/pts 2>/dev/null
-VMIG_LOG_LEVEL=info migrd --config \${1:-$W/migrd.conf} --host \$(hostname) 2>>$W/migrd-\$(hostname).log </dev/null
-EOT
-)
-for h in h1 h2 h3; do
-	tb_exec "$h" "$m"
-	ok $? "migrd started on $h"
-done
+migrd_conf "$W/migrd.conf" 3 "precopy_rounds = 3" "precopy_stop_bytes = 0"
+migrd_conf "$W/migrd-nopc.conf" 3 "precopy_rounds = 0" "precopy_stop_bytes = 0"
+migrd_start h1 h2 h3
 
 # CASE TARGET-ADDR WRITER-ADDR MODE [ENV]: starts both ends, moves the
 # target to h2 with the writer stopped after round 1, compares.
@@ -68,20 +35,10 @@ declare -A LAST SEEN DOWN
 run_case() {
 	local c=$1 ta=$2 wa=$3 mode=$4 env=${5:-} l=${1,,}
 	local g=dw-$l wg=wr-$l st=/run/vmig/wr-$l
-	local r s j
-	r=$(script route-$c.sh <<EOT
-#!/bin/bash
-case \$(hostname) in
-h1|h2) vmig-guest route $wg 10.77.0.3 --addr $wa ;;
-esac
-case \$(hostname) in
-h2|h3) vmig-guest route $g 10.77.0.1 --addr $ta ;;
-esac
-rm -rf $st
-mkdir -p $st
-EOT
-	)
-	for h in h1 h2 h3; do tb_exec "$h" "$r" | diag; done
+	local s j
+	guest_route "$wg" h3 "$wa"
+	guest_route "$g" h1 "$ta"
+	tb_exec h3 sh -c "rm -rf $st && mkdir -p $st"
 	s=$(script target-$c.sh <<EOT
 #!/bin/bash
 exec env VMIG_LOG_LEVEL=info $env vmig-run --guest $g --addr $ta -- dmawrite target 7500 64 $mode 32
@@ -157,7 +114,7 @@ fi
 if want D; then
 	tb_exec h1 pkill -x migrd
 	sleep 1
-	tb_exec h1 "$m" "$W/migrd-nopc.conf"
+	tb_exec h1 "$W/migrd.sh" "$W/migrd-nopc.conf"
 	ok $? "migrd restarted on h1 with precopy_rounds = 0"
 	sleep 5
 	run_case D 10.78.2.4 10.78.3.4 private

@@ -10,59 +10,18 @@
 # downtime. Then an unmodified ib_send_bw (guest sb-a on h1, sb-b on h3,
 # both under vmig-run) has its h1 end moved to h2 mid-run and must finish
 # correctly on both ends.
-export VMIG_TESTBED_DIR=${VMIG_TESTBED_DIR:-${VMIG_BUILD_DIR:-$(cd "$(dirname "$0")/../../.." && pwd)/build}/testbed-migrd}
-. "$(dirname "$0")/../shim/common.sh"
+. "$(dirname "$0")/common.sh"
 tb_need 3
-cp "$BUILD/tools/vmigrate" "$BUILD/tools/vmig-guest" "$STAGE/"
 SECS=${VMIG_RDMA_MIG_SECS:-120}
 
-head -c 32 /dev/urandom >"$W/cluster.key"
-chmod 600 "$W/cluster.key"
-cat >"$W/migrd.conf" <<EOT
-port = 7410
-run_dir = /run/vmig
-image_dir = /run/vmig/images
-key_file = $W/cluster.key
-backend = exec
-backend_exec = $BUILD/migrd/backend-criu.sh
-forward_timeout_ms = 60000
-connect_timeout_ms = 15000
-drain_timeout_ms = 30000
-restore_timeout_ms = 240000
-peer.h1 = 10.77.0.1
-peer.h2 = 10.77.0.2
-peer.h3 = 10.77.0.3
-EOT
-m=$(script migrd.sh <<EOT
-#!/bin/bash
-mkdir -p /run/vmig
-mount -t devpts devpts /dev/pts 2>/dev/null
-VMIG_LOG_LEVEL=info migrd --config $W/migrd.conf --host \$(hostname) 2>>$W/migrd-\$(hostname).log </dev/null
-EOT
-)
-for h in h1 h2 h3; do
-	tb_exec "$h" "$m"
-	ok $? "migrd started on $h"
-done
+migrd_conf "$W/migrd.conf" 3
+migrd_start h1 h2 h3
 
 # Each guest's address routed through its host on the other hosts.
-r=$(script routes.sh <<'EOT'
-#!/bin/bash
-case $(hostname) in
-h1|h2) vmig-guest route rs-b 10.77.0.3 --addr 10.78.1.2 ;;
-esac
-case $(hostname) in
-h2|h3) vmig-guest route rs-a 10.77.0.1 --addr 10.78.1.1
-       vmig-guest route sb-a 10.77.0.1 --addr 10.78.2.1 ;;
-esac
-case $(hostname) in
-h1|h2) vmig-guest route sb-b 10.77.0.3 --addr 10.78.2.2 ;;
-esac
-EOT
-)
-for h in h1 h2 h3; do
-	tb_exec "$h" "$r" | diag
-done
+guest_route rs-b h3 10.78.1.2
+guest_route rs-a h1 10.78.1.1
+guest_route sb-a h1 10.78.2.1
+guest_route sb-b h3 10.78.2.2
 
 s=$(script srv.sh <<EOT
 #!/bin/bash
@@ -114,17 +73,8 @@ ok $? "query-migrate reports every phase and the downtime (h2 -> h1)"
 wait $cp
 wait $sp
 src=$?
-crc=1
-for i in $(seq $((SECS + 300))); do
-	if tb_exec h1 cat /run/vmig/guests/rs-a.log > "$W/rs-a.log" 2>&1 &&
-	   grep -q "rdma_stress: sent=" "$W/rs-a.log"; then
-		grep -q "result=ok" "$W/rs-a.log" && crc=0
-		break
-	fi
-	sleep 2
-done
-tb_exec h3 cat /run/vmig/guests/rs-b.log > "$W/rs-b.log" 2>&1
-grep -h "rdma_stress: sent=" "$W/rs-a.log" "$W/rs-b.log" | diag
+stress_verdicts $((SECS + 300))
+crc=$CRC
 ok $((crc | src)) "both ends finished (client verdict $crc, server rc $src)"
 grep -q "result=ok" "$W/rs-a.log" && grep -q "result=ok" "$W/rs-b.log"
 ok $? "rdma_stress: zero lost, duplicated, reordered or corrupted messages"

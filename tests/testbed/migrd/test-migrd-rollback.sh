@@ -7,13 +7,9 @@
 # in the dump and rolls back: st-a restored on h1, the peer reset and
 # reconnected to it, both resumed. rdma_stress then finishes with zero
 # lost, duplicated, reordered or corrupted messages.
-export VMIG_TESTBED_DIR=${VMIG_TESTBED_DIR:-${VMIG_BUILD_DIR:-$(cd "$(dirname "$0")/../../.." && pwd)/build}/testbed-migrd}
-. "$(dirname "$0")/../shim/common.sh"
+. "$(dirname "$0")/common.sh"
 tb_need 2
-cp "$BUILD/tools/vmigrate" "$STAGE/"
 
-head -c 32 /dev/urandom >"$W/cluster.key"
-chmod 600 "$W/cluster.key"
 cat >"$W/backend" <<'EOT'
 #!/bin/sh
 # a CRIU that always refuses: every migration must roll back
@@ -21,28 +17,9 @@ case $1 in dump) echo "CRIU refused the dump (test)"; exit 1 ;; esac
 exit 0
 EOT
 chmod +x "$W/backend"
-cat >"$W/migrd.conf" <<EOT
-port = 7410
-run_dir = /run/vmig
-key_file = $W/cluster.key
-backend = exec
-backend_exec = $W/backend
-forward_timeout_ms = 40000
-connect_timeout_ms = 15000
-drain_timeout_ms = 30000
-peer.h1 = 10.77.0.1
-peer.h2 = 10.77.0.2
-EOT
-m=$(script migrd.sh <<EOT
-#!/bin/bash
-mkdir -p /run/vmig
-VMIG_LOG_LEVEL=info migrd --config $W/migrd.conf --host \$(hostname) 2>>$W/migrd-\$(hostname).log
-EOT
-)
-for h in h1 h2; do
-	tb_exec "$h" "$m"
-	ok $? "migrd started on $h"
-done
+migrd_conf "$W/migrd.conf" 2 "backend_exec = $W/backend" \
+	"forward_timeout_ms = 40000"
+migrd_start h1 h2
 
 s=$(script srv.sh <<EOT
 #!/bin/bash
