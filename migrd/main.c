@@ -232,6 +232,7 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	the_daemon = &d;
 	migrd_registry_init(&d.reg);
+	migrd_pool_init(&d.peers);
 	d.migs = migrd_mig_table_create(&d);
 	d.api = migrd_api_create(&d);
 	if (!d.migs || !d.api) {

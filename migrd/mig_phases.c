@@ -827,8 +827,9 @@ static void announce_move(struct mig_run *r)
 
 		if (!strcmp(h->name, d->cfg.host) || h == r->dest)
 			continue;
-		if (migrd_call_peer(h->addr, h->port, d->cfg.host, &d->key,
-				    &req, (int)d->cfg.connect_timeout_ms,
+		if (migrd_pool_call(&d->peers, h->addr, h->port, d->cfg.host,
+				    &d->key, &req,
+				    (int)d->cfg.connect_timeout_ms,
 				    (int)d->cfg.forward_timeout_ms, &reply, err,
 				    sizeof(err))) {
 			pr_warn("%s: telling %s about the move: %s",

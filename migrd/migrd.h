@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "peer_auth.h"
+#include "peer_pool.h"
 #include "registry.h"
 
 struct migrd_api;
@@ -18,6 +19,7 @@ struct migrd {
 	struct migrd_config cfg;
 	uint8_t *key_buf;		/* owned */
 	struct migrd_key key;
+	struct migrd_peer_pool peers;	/* sessions with other migrd */
 	struct migrd_registry reg;
 	struct migrd_api *api;		/* events go out through it */
 	struct migrd_mig_table *migs;

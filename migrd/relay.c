@@ -307,9 +307,9 @@ static Vmig__CtlMsg *deliver_remote(struct migrd *d, const Vmig__CtlMsg *req,
 	char err[512];
 	int ret;
 
-	ret = migrd_call_peer(dest->addr, dest->port, d->cfg.host, &d->key,
-			      req, (int)d->cfg.connect_timeout_ms, bound,
-			      &reply, err, sizeof(err));
+	ret = migrd_pool_call(&d->peers, dest->addr, dest->port, d->cfg.host,
+			      &d->key, req, (int)d->cfg.connect_timeout_ms,
+			      bound, &reply, err, sizeof(err));
 	if (ret) {
 		pr_warn("forward to host %s: %s", dest->name, err);
 		return vmig_msg_error(req->seq,

@@ -171,6 +171,7 @@ int main(void)
 	d.key.key = (const uint8_t *)"0123456789abcdef";
 	d.key.len = 16;
 	migrd_registry_init(&d.reg);
+	migrd_pool_init(&d.peers);
 	d.migs = migrd_mig_table_create(&d);
 	migrd_registry_add(&d.reg, 100, 0, "web1", "/tmp/vmig-api-test-none/s");
 

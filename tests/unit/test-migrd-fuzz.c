@@ -102,6 +102,7 @@ static void fuzz_api(void)
 	migrd_config_parse(&d.cfg, "host = hA\nrun_dir = /tmp/vmig-fuzz-none\n"
 			   "peer.hB = 127.0.0.1:1\n", err, sizeof(err));
 	migrd_registry_init(&d.reg);
+	migrd_pool_init(&d.peers);
 	d.migs = migrd_mig_table_create(&d);
 	for (i = 0; i < 20000; i++) {
 		size_t n = mutate(corpus[rnd() % 7], buf, sizeof(buf));
