@@ -33,6 +33,12 @@ enum step {
 #define MAX_STEPS 8
 #define MAX_ERR_LINES 10
 
+/*
+ * What an atomic's local buffer holds until the response's value lands
+ * there: a fetch that returns it was completed without being written.
+ */
+#define ATOMIC_POISON 0xa5a5a5a5a5a5a5a5ull
+
 struct run {
 	struct stress_ctx *c;
 	const struct stress_opts *o;
@@ -284,12 +290,15 @@ static int step_read(struct run *r, struct stress_ep *ep)
 
 static int step_atomic(struct run *r, struct stress_ep *ep, bool cas)
 {
+	const uint64_t poison = ATOMIC_POISON;
 	struct stress_wr w;
 	struct stress_slot *s;
+	uint8_t *buf;
 
 	if (!sq_room(ep, 1))
 		return 0;
-	prep(r, ep, &w, cas ? STRESS_SLOT_CAS : STRESS_SLOT_FAA, true);
+	buf = prep(r, ep, &w, cas ? STRESS_SLOT_CAS : STRESS_SLOT_FAA, true);
+	memcpy(buf, &poison, sizeof(poison));
 	s = &ep->slots[(ep->posted - 1) % ep->sq_depth];
 	w.len = 8;
 	w.rkey = ep->rkey;
@@ -446,9 +455,14 @@ static void send_done(struct run *r, const struct stress_wc *wc)
 		if (v != s->expect) {
 			r->cnt->atomic_bad++;
 			bad(r, "%s on qp %u fetched %" PRIu64 ", expected %"
-			    PRIu64, s->kind == STRESS_SLOT_FAA ?
+			    PRIu64 " (WR %" PRIu64 ", %" PRIu64 " completed, %"
+			    PRIu64 " posted, opcode %d)%s",
+			    s->kind == STRESS_SLOT_FAA ?
 			    "fetch-and-add" : "compare-and-swap",
-			    ep->qp->qp_num, v, s->expect);
+			    ep->qp->qp_num, v, s->expect, p, ep->completed,
+			    ep->posted, wc->opcode, v == ATOMIC_POISON ?
+			    ": the buffer was never written, the WR completed"
+			    " without the atomic's response" : "");
 		} else {
 			r->cnt->atomic_ok++;
 		}
