@@ -250,11 +250,12 @@ int main(int argc, char **argv)
 	       " lost=%" PRIu64 " duplicated=%" PRIu64 " reordered=%" PRIu64
 	       " corrupted=%" PRIu64 " rdma_write_ok=%" PRIu64
 	       " rdma_read_ok=%" PRIu64 " atomic_ok=%" PRIu64 " ud_ok=%" PRIu64
-	       " atomic_bad=%" PRIu64 " errors=%" PRIu64 " role=%s api=%s"
-	       " cq=%s elapsed=%.2fs peer=%s result=%s\n",
+	       " atomic_bad=%" PRIu64 " errors=%" PRIu64 " atomic_unwritten=%"
+	       PRIu64 " role=%s api=%s cq=%s elapsed=%.2fs peer=%s result=%s\n",
 	       cnt.sent, cnt.rcvd, cnt.lost, cnt.dup, cnt.reord, cnt.corrupt,
 	       cnt.write_ok, cnt.read_ok, cnt.atomic_ok, cnt.ud_ok,
-	       cnt.atomic_bad, cnt.errors, o.server ? "server" : "client",
+	       cnt.atomic_bad, cnt.errors, cnt.atomic_unwritten,
+	       o.server ? "server" : "client",
 	       o.api_wr ? "wr" : "classic", o.cq_ex ? "ex" : "classic",
 	       elapsed, peer_state, ok && peer_ok ? "ok" : "FAILED");
 out:

@@ -126,6 +126,7 @@ struct stress_counts {
 	uint64_t read_bad;
 	uint64_t atomic_ok;
 	uint64_t atomic_bad;
+	uint64_t atomic_unwritten;	/* of atomic_bad: buffer never written */
 	uint64_t ud_ok;
 	uint64_t errors;	/* failed completions, verbs and protocol errors */
 };

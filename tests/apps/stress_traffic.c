@@ -454,6 +454,8 @@ static void send_done(struct run *r, const struct stress_wc *wc)
 		memcpy(&v, buf, sizeof(v));
 		if (v != s->expect) {
 			r->cnt->atomic_bad++;
+			if (v == ATOMIC_POISON)
+				r->cnt->atomic_unwritten++;
 			bad(r, "%s on qp %u fetched %" PRIu64 ", expected %"
 			    PRIu64 " (WR %" PRIu64 ", %" PRIu64 " completed, %"
 			    PRIu64 " posted, opcode %d)%s",
