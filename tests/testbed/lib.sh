@@ -195,7 +195,8 @@ tb_wait_bg() {
 
 # TAP-style checks: tb_ok DESCRIPTION CMD ARGS... runs CMD on the build
 # machine and prints "ok N - ..." or "not ok N - ..."; tb_done prints the
-# plan and exits 1 if any check failed.
+# plan and exits 1 if any check failed. A DESCRIPTION with "# TODO" is a
+# known failure: it does not count.
 tb_ok() {
 	local d=$1
 	shift
@@ -204,7 +205,7 @@ tb_ok() {
 		echo "ok $TB_NTEST - $d"
 	else
 		echo "not ok $TB_NTEST - $d"
-		TB_FAILED=$((TB_FAILED + 1))
+		case $d in *"# TODO"*) ;; *) TB_FAILED=$((TB_FAILED + 1)) ;; esac
 	fi
 }
 
