@@ -314,14 +314,33 @@ src=$?
 stress_verdicts $((SECS + 300))
 crc=$CRC
 # One run in seven (2026-11-26) ended with atomic_bad=1 on the client and
-# nothing lost, duplicated, reordered or corrupted: a TODO while its cause
-# is open (suspected: case 4 drops h3's responses while atomics are in
-# flight, and rxe executes a retried atomic twice). Any other failure
-# still fails the test.
+# nothing else wrong. The cause is rxe in Linux 6.1 (Debian 6.1.192-2), not
+# ours: an atomic completes with IBV_WC_SUCCESS but its result is never
+# written into the local buffer (the peer executed it once: its words are
+# right). After case 4's blackout the requester retransmits from its oldest
+# unacknowledged WR. The responder answers a duplicate SEND or WRITE with a
+# plain ACK carrying the PSN of the last request it executed
+# (duplicate_request(): send_ack(qp, AETH_ACK_UNLIMITED, prev_psn),
+# prev_psn = resp.ack_psn - 1, rxe_resp.c); when that request is an atomic
+# whose ATOMIC ACKNOWLEDGE was dropped and the atomic is the completer's
+# oldest WQE, check_psn() hands the ACK to check_ack(), which returns
+# COMPST_WRITE_SEND for any RC_ACKNOWLEDGE, and COMPST_WRITE_SEND completes
+# the WQE (COMPST_COMP_ACK) since the PSN is its last_psn: do_atomic()
+# never runs (rxe_comp.c). qib and hfi1 retry instead: only an ATOMIC
+# ACKNOWLEDGE may complete an atomic (qib_rc.c do_rc_ack()). A SEND or a
+# WRITE then a CAS posted during a blackout hit it every time, a CAS alone
+# never (t-atomic-ack.sh). With rdma_stress's order (SEND, WRITE, READ,
+# FAA, CAS) a duplicate's ACK must come when the FAA is complete and the
+# CAS is not, which (we think) takes overlapping retransmissions: rare, 0
+# in 65 blackouts without migrd or the shim. rdma_stress poisons the result
+# buffer and counts such fetches as atomic_unwritten: a TODO when every
+# atomic_bad is one of those and nothing else is wrong.
 todo=
 if [ "$(wc -l < "$W/verdicts")" = 2 ] && grep -q "atomic_bad=[1-9]" "$W/verdicts" &&
-   ! grep -qE "(lost|duplicated|reordered|corrupted|errors)=[1-9]" "$W/verdicts"; then
-	todo=" # TODO atomic_bad only: a retried atomic executed twice under dropped RoCE?"
+   ! grep -qE "(lost|duplicated|reordered|corrupted|errors)=[1-9]" "$W/verdicts" &&
+   ! sed 's/.* atomic_bad=\([0-9]*\) .* atomic_unwritten=\([0-9]*\) .*/\1 \2/' "$W/verdicts" |
+	awk '$1 != $2 { bad = 1 } END { exit !bad }'; then
+	todo=" # TODO atomic_bad only, all unwritten fetches: rxe 6.1 completes an atomic on a plain ACK"
 fi
 ok $((crc | src)) "both ends finished (client verdict $crc, server rc $src)$todo"
 grep -q "result=ok" "$W/rs-a.log" && grep -q "result=ok" "$W/rs-b.log"
