@@ -171,18 +171,17 @@ int vmig_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
 	return ret;
 }
 
-/* Posts receives to a real QP (rsrq NULL) or SRQ with lkeys translated. */
-int vmig_post_recv_real(struct ibv_qp *real, struct ibv_srq *rsrq,
-			struct ibv_recv_wr *wr, struct ibv_recv_wr **bad)
+/* The receives copied with their lkeys translated, then posted. Apart so
+ * that the identity case does not pay for its stack frame. */
+static __attribute__((noinline)) int
+post_recv_xlate(struct ibv_qp *real, struct ibv_srq *rsrq,
+		struct ibv_recv_wr *wr, struct ibv_recv_wr **bad)
 {
 	struct ibv_recv_wr wbuf[XL_WRS], *w = wbuf, *rbad = NULL, *p;
 	struct ibv_sge sbuf[XL_SGES], *s = sbuf;
 	size_t nw = 0, ns = 0, i, j;
 	int ret;
 
-	if (!vmig_hmap_count(&vmig_shim.lkeys))
-		return rsrq ? rsrq->context->ops.post_srq_recv(rsrq, wr, bad) :
-			      real->context->ops.post_recv(real, wr, bad);
 	for (p = wr; p; p = p->next) {
 		nw++;
 		ns += p->num_sge > 0 ? (size_t)p->num_sge : 0;
@@ -220,6 +219,16 @@ out:
 	if (s != sbuf)
 		free(s);
 	return ret;
+}
+
+/* Posts receives to a real QP (rsrq NULL) or SRQ with lkeys translated. */
+int vmig_post_recv_real(struct ibv_qp *real, struct ibv_srq *rsrq,
+			struct ibv_recv_wr *wr, struct ibv_recv_wr **bad)
+{
+	if (vmig_hmap_count(&vmig_shim.lkeys))
+		return post_recv_xlate(real, rsrq, wr, bad);
+	return rsrq ? rsrq->context->ops.post_srq_recv(rsrq, wr, bad) :
+		      real->context->ops.post_recv(real, wr, bad);
 }
 
 /* Keeps a copy of every receive, before the provider takes them: the

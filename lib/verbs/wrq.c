@@ -125,15 +125,16 @@ void vmig_rring_dispose(struct vmig_rring *r)
 int vmig_rring_push(struct vmig_rring *r, const struct ibv_recv_wr *wr)
 {
 	struct vmig_recv_ent *e;
+	int i;
 
 	if (wr->num_sge < 0 || (uint32_t)wr->num_sge > r->max_sge)
 		return -EINVAL;
 	e = &r->ent[r->posted % r->size];
 	e->wr_id = wr->wr_id;
 	e->num_sge = (uint32_t)wr->num_sge;
-	if (wr->num_sge)
-		memcpy(e->sge, wr->sg_list,
-		       (size_t)wr->num_sge * sizeof(struct ibv_sge));
+	/* mostly one or two: a loop beats memcpy's call and dispatch */
+	for (i = 0; i < wr->num_sge; i++)
+		e->sge[i] = wr->sg_list[i];
 	/* pollers read the entry without the poster's lock */
 	__atomic_store_n(&r->posted, r->posted + 1, __ATOMIC_RELEASE);
 	return 0;
