@@ -17,28 +17,17 @@ ROUNDS=${TB_ATOMIC_ACK_ROUNDS:-5}
 BIN=$VMIG_BUILD_DIR/tests/testbed/atomic_ack
 tb_up 2
 sc=$(tb_scratch h1)
-cat >"$sc/nft.py" <<'PY'
-#!/usr/bin/python3
-# nft COMMANDS through libnftables (no nft binary here)
-import ctypes, sys
-lib = ctypes.CDLL("libnftables.so.1")
-lib.nft_ctx_new.restype = ctypes.c_void_p
-lib.nft_ctx_new.argtypes = [ctypes.c_uint]
-lib.nft_run_cmd_from_buffer.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
-ctx = lib.nft_ctx_new(0)
-sys.exit(1 if lib.nft_run_cmd_from_buffer(ctx, sys.argv[1].encode()) else 0)
-PY
 cat >"$sc/block.sh" <<EOT
 #!/bin/sh
-exec $sc/nft.py "add table inet atomicack
+exec $VMIG_SRC/tests/testbed/nft.py "add table inet atomicack
 add chain inet atomicack in { type filter hook input priority 0; }
 add rule inet atomicack in ip saddr $(tb_addr h2) udp dport 4791 drop"
 EOT
 cat >"$sc/unblock.sh" <<EOT
 #!/bin/sh
-exec $sc/nft.py "delete table inet atomicack"
+exec $VMIG_SRC/tests/testbed/nft.py "delete table inet atomicack"
 EOT
-chmod +x "$sc/nft.py" "$sc/block.sh" "$sc/unblock.sh"
+chmod +x "$sc/block.sh" "$sc/unblock.sh"
 
 # pair PORT send|none: sets $out (client) and $word (server's last line)
 pair() {

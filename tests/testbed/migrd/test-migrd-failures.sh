@@ -263,18 +263,7 @@ fi
 # ------------------------------------------------------------- 4. drain times out
 if want 4; then
 sleep 10
-nft=$(script nft.py <<'EOT'
-#!/usr/bin/python3
-# nft COMMANDS through libnftables (no nft binary here)
-import ctypes, sys
-lib = ctypes.CDLL("libnftables.so.1")
-lib.nft_ctx_new.restype = ctypes.c_void_p
-lib.nft_ctx_new.argtypes = [ctypes.c_uint]
-lib.nft_run_cmd_from_buffer.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
-ctx = lib.nft_ctx_new(0)
-sys.exit(1 if lib.nft_run_cmd_from_buffer(ctx, sys.argv[1].encode()) else 0)
-EOT
-)
+nft=$SRC/tests/testbed/nft.py
 d=$(script drain.sh <<EOT
 #!/bin/bash
 # RoCE from h3 dropped here while rs-a migrates: its sends stay
