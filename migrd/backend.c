@@ -20,6 +20,7 @@
 
 #define LOG_PREFIX "migrd: backend: "
 #include "backend.h"
+#include "clock.h"
 #include "config.h"
 #include "log.h"
 
@@ -54,20 +55,12 @@ static const struct migrd_backend_ops backend_none = {
 	.moved = nothing_to_route,
 };
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Runs the program with a bound; its last line of stderr is the error. */
 static int run_exec(const struct migrd_config *cfg, const char *op,
 		    const char *guest, const char *dir, const char *parent,
 		    char *err, size_t err_len)
 {
-	uint64_t deadline = now_ms() + cfg->restore_timeout_ms;
+	uint64_t deadline = vmig_now_ms() + cfg->restore_timeout_ms;
 	char out[4096];
 	size_t used = 0;
 	int p[2], status = 0, ret = 0;
@@ -96,7 +89,7 @@ static int run_exec(const struct migrd_config *cfg, const char *op,
 	close(p[1]);
 	for (;;) {
 		struct pollfd pfd = { .fd = p[0], .events = POLLIN };
-		int64_t left = (int64_t)(deadline - now_ms());
+		int64_t left = (int64_t)(deadline - vmig_now_ms());
 		ssize_t n;
 
 		if (left <= 0) {

@@ -17,12 +17,13 @@
 #define LOG_PREFIX "migrd: images: "
 #include "backend.h"
 #include "call.h"
+#include "clock.h"
 #include "ctlmsg_heap.h"
 #include "guest_files.h"
 #include "images.h"
 #include "log.h"
-#include "shim_sockets.h"
 #include "migrd.h"
+#include "shim_sockets.h"
 
 #define MAX_DEPTH 8
 #define MAX_FILE_BYTES (64ull << 30)
@@ -480,14 +481,6 @@ static Vmig__CtlMsg *recv_file(struct migrd *d, const Vmig__CtlMsg *m,
 	return vmig_msg_new(VMIG__CTL_TYPE__CTL_OK, m->seq);
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* After a restore: the guest's shims register again, here. */
 static Vmig__CtlMsg *wait_registered(struct migrd *d, const Vmig__CtlMsg *m)
 {
@@ -572,12 +565,12 @@ Vmig__CtlMsg *migrd_incoming_handle(struct migrd *d, const Vmig__CtlMsg *m)
 					      VMIG__ERR_CLASS__ERR_BAD_REQUEST,
 					      0, "processes out of range");
 		migrd_shim_sockets_unlink_stale(&d->cfg, x->guest);
-		t0 = now_ms();
+		t0 = vmig_now_ms();
 		ret = migrd_backend_get(&d->cfg)->restore(&d->cfg, x->guest,
 							 dir, err,
 							 sizeof(err));
 		pr_info("backend restore of %s: %llu ms", x->guest,
-			(unsigned long long)(now_ms() - t0));
+			(unsigned long long)(vmig_now_ms() - t0));
 		if (ret)
 			return vmig_msg_error(m->seq,
 					      VMIG__ERR_CLASS__ERR_GENERIC,

@@ -25,6 +25,7 @@
 #include "api_server.h"
 #include "backend.h"
 #include "call.h"
+#include "clock.h"
 #include "ctlmsg_heap.h"
 #include "guest_files.h"
 #include "images.h"
@@ -66,14 +67,6 @@ struct mig_run {
 	uint64_t suspend_us;		/* downtime starts */
 	char err[512];
 };
-
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static void seterr(struct mig_run *r, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -371,7 +364,7 @@ static int phase_suspend(struct mig_run *r)
 	m.suspend = &sus;
 	sus.has_drain_timeout_ms = 1;
 	sus.drain_timeout_ms = r->d->cfg.drain_timeout_ms;
-	r->suspend_us = now_us();
+	r->suspend_us = vmig_now_us();
 	if (!r->processes)
 		return 0;	/* no shims, no peers */
 	r->self_suspended = true;	/* partly, maybe: abort them all */
@@ -568,7 +561,7 @@ static void on_progress(void *arg, uint64_t sent)
 {
 	struct progress *p = arg;
 	struct migrd_mig *m = p->r->m;
-	uint64_t now = now_us();
+	uint64_t now = vmig_now_us();
 
 	pthread_mutex_lock(&p->r->t->lock);
 	m->bytes_sent = p->base + sent;
@@ -593,7 +586,7 @@ static int ship(struct mig_run *r, const char *sub, uint64_t total,
 		const char *phase)
 {
 	struct progress p = { .r = r, .phase = phase, .total = total,
-			      .last_us = now_us() };
+			      .last_us = vmig_now_us() };
 	char why[400];
 	uint64_t bytes = 0;
 	int ret;
@@ -768,7 +761,7 @@ static int phase_precopy(struct mig_run *r)
 			seterr(r, "%s: %s", dir, strerror(errno));
 			break;
 		}
-		t0 = now_us();
+		t0 = vmig_now_us();
 		ret = r->be->pre_dump(cfg, r->m->guest, dir,
 				      i > 1 ? parent : NULL, why, sizeof(why));
 		if (ret) {
@@ -788,7 +781,7 @@ static int phase_precopy(struct mig_run *r)
 		pthread_mutex_unlock(&r->t->lock);
 		pr_info("%s: pre-copy round %u: %llu bytes, %llu ms",
 			r->m->guest, i, (unsigned long long)size,
-			(unsigned long long)(now_us() - t0) / 1000);
+			(unsigned long long)(vmig_now_us() - t0) / 1000);
 		if (size < cfg->precopy_stop_bytes)
 			break;
 	}
@@ -849,7 +842,7 @@ static int phase_resume(struct mig_run *r)
 {
 	/* reconnect_and_resume resumed everybody; account the downtime */
 	pthread_mutex_lock(&r->t->lock);
-	r->m->downtime_us = now_us() - r->suspend_us;
+	r->m->downtime_us = vmig_now_us() - r->suspend_us;
 	pthread_mutex_unlock(&r->t->lock);
 	if (r->process_guest)
 		announce_move(r);
@@ -944,7 +937,7 @@ void migrd_mig_run(struct migrd_mig_table *t, struct migrd_mig *m)
 			 cause);
 		if (r.suspend_us) {
 			pthread_mutex_lock(&t->lock);
-			m->downtime_us = now_us() - r.suspend_us;
+			m->downtime_us = vmig_now_us() - r.suspend_us;
 			pthread_mutex_unlock(&t->lock);
 		}
 	}

@@ -18,6 +18,7 @@
 #define LOG_PREFIX "migrd: migrate: "
 #include "api_server.h"
 #include "call.h"
+#include "clock.h"
 #include "ctlmsg_heap.h"
 #include "guest_files.h"
 #include "log.h"
@@ -119,19 +120,11 @@ bool migrd_mig_transition_ok(enum migrd_mig_state old,
 	return false;
 }
 
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* Caller holds t->lock. */
 static json_t *mig_json(const struct migrd_mig *m)
 {
 	json_t *o, *times;
-	uint64_t end = m->end_us ? m->end_us : now_us();
+	uint64_t end = m->end_us ? m->end_us : vmig_now_us();
 	int s;
 
 	times = json_object();
@@ -178,7 +171,7 @@ int migrd_mig_set_state(struct migrd_mig_table *t, struct migrd_mig *m,
 			enum migrd_mig_state old,
 			enum migrd_mig_state new_state, const char *reason)
 {
-	uint64_t now = now_us();
+	uint64_t now = vmig_now_us();
 	json_t *ev;
 
 	pthread_mutex_lock(&t->lock);
@@ -338,7 +331,7 @@ int migrd_mig_start(struct migrd_mig_table *t, const char *guest,
 	snprintf(m->guest, sizeof(m->guest), "%s", guest);
 	snprintf(m->host, sizeof(m->host), "%s",
 		 migrd_config_find_host(&d->cfg, host)->name);
-	m->start_us = now_us();
+	m->start_us = vmig_now_us();
 	pthread_mutex_unlock(&t->lock);
 
 	migrd_mig_set_state(t, m, MIGRD_MIG_NONE, MIGRD_MIG_SETUP, NULL);

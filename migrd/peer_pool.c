@@ -3,20 +3,12 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "call.h"
+#include "clock.h"
 #include "log.h"
 #include "peer_pool.h"
 #include "sock.h"
-
-static int64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 void migrd_pool_init(struct migrd_peer_pool *p)
 {
@@ -53,7 +45,7 @@ static bool still_open(int fd)
 static bool take(struct migrd_peer_pool *p, const char *addr, uint16_t port,
 		 struct migrd_sess *out)
 {
-	int64_t now = mono_us();
+	int64_t now = (int64_t)vmig_now_us();
 	bool found = false;
 	int i;
 
@@ -93,7 +85,7 @@ static void give_back(struct migrd_peer_pool *p, const char *addr,
 			continue;
 		snprintf(s->addr, sizeof(s->addr), "%s", addr);
 		s->port = port;
-		s->idle_since_us = mono_us();
+		s->idle_since_us = (int64_t)vmig_now_us();
 		s->sess = *sess;
 		migrd_sess_init(sess, -1);
 		break;
@@ -109,7 +101,7 @@ int migrd_pool_call(struct migrd_peer_pool *p, const char *addr,
 		    Vmig__CtlMsg **reply, char *err, size_t err_len)
 {
 	struct migrd_sess sess;
-	int64_t t0 = mono_us(), t1;
+	int64_t t0 = (int64_t)vmig_now_us(), t1;
 	bool reused;
 	char why[256];
 	int ret;
@@ -132,12 +124,12 @@ int migrd_pool_call(struct migrd_peer_pool *p, const char *addr,
 		p->opened++;
 		pthread_mutex_unlock(&p->lock);
 	}
-	t1 = mono_us();
+	t1 = (int64_t)vmig_now_us();
 	ret = migrd_peer_request(&sess, req, reply, why, sizeof(why));
 	pr_debug("peer %s:%u: %s on a %s session: open %lld us, exchange %lld us",
 		 addr, port, vmig_ctl_type_name(req->type),
 		 reused ? "kept" : "new", (long long)(t1 - t0),
-		 (long long)(mono_us() - t1));
+		 (long long)((int64_t)vmig_now_us() - t1));
 	if (ret) {
 		snprintf(err, err_len, "migrd at %s:%u: %s", addr, port, why);
 		migrd_sess_close(&sess);
